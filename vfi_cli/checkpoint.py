@@ -1,0 +1,150 @@
+"""Model directories: model.safetensors + config.json, written atomically, loaded strictly.
+
+Layouts:
+  autoencoder dir: config.json {kind: "vqgan", vqgan: {...}} + model.safetensors
+  interpolator dir: config.json {kind: "vfi", model: LDMConfig, autoencoder_sha256} +
+                    model.safetensors (U-Net) + autoencoder/ (an autoencoder dir)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from vfi_cli.config import LDMConfig, VQGANConfig, from_dict, to_dict
+from vfi_cli.errors import WeightsError
+
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+AUTOENCODER = "autoencoder"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write_bytes(path: Path, writer) -> None:
+    """Write via a temp file in the same directory, then rename over path."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_state(path: Path, state: dict[str, torch.Tensor]) -> None:
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    _atomic_write_bytes(path, lambda tmp: save_file(tensors, tmp))
+
+
+def save_json(path: Path, data: dict[str, Any]) -> None:
+    text = json.dumps(data, indent=2, sort_keys=True)
+    _atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def save_autoencoder(out: Path, cfg: VQGANConfig, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    save_state(out / WEIGHTS, state)
+    save_json(out / CONFIG, {"kind": "vqgan", "format_version": FORMAT_VERSION,
+                             "vqgan": to_dict(cfg), **meta})
+
+
+def save_interpolator(out: Path, cfg: LDMConfig, unet_state: dict[str, torch.Tensor],
+                      autoencoder_dir: Path, meta: dict[str, Any]) -> None:
+    """Write a complete model directory (copies the autoencoder dir inside unless already there)."""
+    out.mkdir(parents=True, exist_ok=True)
+    ae_out = out / AUTOENCODER
+    if autoencoder_dir.resolve() != ae_out.resolve():
+        ae_out.mkdir(exist_ok=True)
+        for name in (WEIGHTS, CONFIG):
+            _atomic_write_bytes(ae_out / name, lambda tmp, n=name: shutil.copyfile(autoencoder_dir / n, tmp))
+    save_state(out / WEIGHTS, unet_state)
+    save_json(out / CONFIG, {"kind": "vfi", "format_version": FORMAT_VERSION, "model": to_dict(cfg),
+                             "autoencoder_sha256": sha256_file(ae_out / WEIGHTS), **meta})
+
+
+def read_config(path: Path, kind: str) -> dict[str, Any]:
+    """config.json of a model dir, checked for kind and format version."""
+    path = Path(path)
+    cfg_file = path / CONFIG
+    if not path.is_dir():
+        raise WeightsError(f"weights directory not found: {path}")
+    if not cfg_file.is_file() or not (path / WEIGHTS).is_file():
+        raise WeightsError(f"{path} is not a model directory (needs {CONFIG} and {WEIGHTS})")
+    try:
+        data = json.loads(cfg_file.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise WeightsError(f"unreadable {cfg_file}: {e}") from None
+    if data.get("kind") != kind:
+        raise WeightsError(f"{path} holds a {data.get('kind')!r} checkpoint, expected {kind!r}")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise WeightsError(f"{cfg_file}: format_version {data.get('format_version')} not supported "
+                           f"(this vfi reads {FORMAT_VERSION})")
+    return data
+
+
+def load_state_into(module: torch.nn.Module, path: Path) -> None:
+    """Strictly load a safetensors file; a mismatch is one line naming the file."""
+    try:
+        state = load_file(str(path))
+    except Exception as e:  # safetensors raises several types for truncated/garbage files
+        raise WeightsError(f"cannot read {path}: {e}") from None
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])
+        raise WeightsError(f"{path} does not match the model in its config.json: {detail[:300]}") from None
+
+
+def load_autoencoder(path: Path):
+    """-> (VQGAN in eval mode, its config dict)."""
+    from vfi_cli.vqgan import VQGAN
+
+    data = read_config(path, "vqgan")
+    try:
+        cfg = from_dict(VQGANConfig, data["vqgan"])
+        model = VQGAN(cfg)
+    except (KeyError, TypeError, ValueError) as e:
+        raise WeightsError(f"invalid autoencoder config in {Path(path) / CONFIG}: {e}") from None
+    load_state_into(model, Path(path) / WEIGHTS)
+    return model.eval(), data
+
+
+def load_interpolator(path: Path):
+    """-> (LDMConfig, VQGAN, UNet, config dict), both models in eval mode, autoencoder hash checked."""
+    from vfi_cli.unet import UNet
+
+    path = Path(path)
+    data = read_config(path, "vfi")
+    try:
+        cfg = from_dict(LDMConfig, data["model"])
+        unet = UNet(cfg.unet)
+    except (KeyError, TypeError, ValueError) as e:
+        raise WeightsError(f"invalid model config in {path / CONFIG}: {e}") from None
+    ae_dir = path / AUTOENCODER
+    vqgan, _ = load_autoencoder(ae_dir)
+    want = data.get("autoencoder_sha256")
+    if want and sha256_file(ae_dir / WEIGHTS) != want:
+        raise WeightsError(f"{ae_dir / WEIGHTS} is not the autoencoder this denoiser was trained with "
+                           "(sha256 mismatch)")
+    if vqgan.cfg != cfg.vqgan:
+        raise WeightsError(f"{ae_dir / CONFIG} disagrees with the autoencoder config in {path / CONFIG}")
+    load_state_into(unet, path / WEIGHTS)
+    return cfg, vqgan, unet.eval(), data

@@ -1,0 +1,135 @@
+"""Frozen, typed configs for every model, their presets, and JSON (de)serialization."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Type, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class VQGANConfig:
+    """Autoencoder with an interpolation-aware decoder G(z1, x0, x2)."""
+
+    in_channels: int = 3
+    ch: int = 32  # base width of the encoder / latent decoder path
+    ch_mult: tuple[int, ...] = (1, 2, 2, 4)  # one entry per scale; f = 2 ** (len - 1)
+    num_res_blocks: int = 1  # ResBlocks per encoder scale
+    embed_dim: int = 4  # latent channels (what the diffusion model sees)
+    n_embed: int = 1024  # codebook size
+    beta: float = 0.25  # commitment weight
+    # neighbour feature pyramid: channels at scales 1, 1/2, 1/4, ... ; its length sets
+    # the coarsest flow level (5 levels -> 1/16), which must be at least as coarse as f
+    pyramid_ch: tuple[int, ...] = (16, 24, 32, 48, 64)
+    flow_ch: tuple[int, ...] = (16, 24, 32, 64, 96)  # width of the flow estimator per scale
+
+    @property
+    def factor(self) -> int:
+        """Spatial downsampling of the latent."""
+        return 2 ** (len(self.ch_mult) - 1)
+
+    @property
+    def stride(self) -> int:
+        """Frame sizes are padded to a multiple of this."""
+        return max(self.factor, 2 ** (len(self.pyramid_ch) - 1))
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Denoiser eps/v_theta(concat(z0, z1_t, z2), t) on the latent grid."""
+
+    latent_channels: int = 4  # must equal VQGANConfig.embed_dim
+    ch: int = 64  # base width
+    ch_mult: tuple[int, ...] = (1, 2, 2)  # one entry per U-Net level
+    num_res_blocks: int = 1  # per level, down path (up path has one more)
+    attn_levels: tuple[int, ...] = (2,)  # indices into ch_mult with self-attention
+    num_heads: int = 4
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """The diffusion process the denoiser was trained on (samplers read this)."""
+
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "linear"  # "linear" | "cosine"
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    prediction_type: str = "v"  # "eps" | "v"
+
+
+@dataclass(frozen=True)
+class LDMConfig:
+    """Everything `vfi double` needs to rebuild the interpolator."""
+
+    vqgan: VQGANConfig = field(default_factory=VQGANConfig)
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    latent_scale: float = 1.0  # z is multiplied by this before diffusion (unit variance)
+    default_sampler: str = "ddim"
+    default_steps: int = 8
+
+
+PRESETS: dict[str, LDMConfig] = {
+    # tests: runs in milliseconds on 32x32 frames
+    "tiny": LDMConfig(
+        vqgan=VQGANConfig(ch=8, ch_mult=(1, 2, 2, 2), embed_dim=4, n_embed=64,
+                          pyramid_ch=(8, 8, 8, 8, 8), flow_ch=(8, 8, 8, 8, 8)),
+        unet=UNetConfig(latent_channels=4, ch=16, ch_mult=(1, 2), attn_levels=(1,), num_heads=2),
+        scheduler=SchedulerConfig(num_train_timesteps=50),
+        default_steps=4,
+    ),
+    # the shipped default: trains on a 2-core CPU in hours
+    "small": LDMConfig(),
+    # a GPU model of the seed paper's size
+    "base": LDMConfig(
+        vqgan=VQGANConfig(ch=128, ch_mult=(1, 2, 2, 4), num_res_blocks=2, embed_dim=4,
+                          n_embed=8192, pyramid_ch=(32, 64, 96, 128, 192),
+                          flow_ch=(32, 64, 96, 160, 256)),
+        unet=UNetConfig(latent_channels=4, ch=128, ch_mult=(1, 2, 3, 4), num_res_blocks=2,
+                        attn_levels=(1, 2, 3), num_heads=8),
+    ),
+}
+
+
+def _build(cls: Type[T], data: dict[str, Any]) -> T:
+    """Build a (nested) dataclass from a dict, rejecting unknown keys."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        sub = {VQGANConfig.__name__: VQGANConfig, UNetConfig.__name__: UNetConfig,
+               SchedulerConfig.__name__: SchedulerConfig}
+        ftype = names[key].type if isinstance(names[key].type, str) else names[key].type.__name__
+        if ftype in sub and isinstance(value, dict):
+            value = _build(sub[ftype], value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Dataclass -> JSON-ready dict."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: Type[T], data: dict[str, Any]) -> T:
+    """JSON dict -> dataclass (nested, strict)."""
+    return _build(cls, data)
+
+
+def dumps(cfg: Any) -> str:
+    return json.dumps(to_dict(cfg), indent=2, sort_keys=True)
+
+
+def preset(name: str) -> LDMConfig:
+    """A named preset; raises KeyError listing the valid names."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,117 @@
+"""Building blocks shared by the autoencoder and the denoiser."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def group_norm(ch: int) -> nn.GroupNorm:
+    """GroupNorm with the largest group count <= 32 that divides ch (>= 4 channels per group)."""
+    groups = max(1, min(32, ch // 4))
+    while ch % groups:
+        groups -= 1
+    return nn.GroupNorm(groups, ch, eps=1e-6)
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block; adds a projected time embedding when temb_ch > 0."""
+
+    def __init__(self, in_ch: int, out_ch: int, temb_ch: int = 0, dropout: float = 0.0):
+        super().__init__()
+        self.norm1 = group_norm(in_ch)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.temb = nn.Linear(temb_ch, out_ch) if temb_ch > 0 else None
+        self.norm2 = group_norm(out_ch)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor | None = None) -> torch.Tensor:
+        # x: [B, in_ch, H, W], temb: [B, temb_ch] -> [B, out_ch, H, W]
+        h = self.conv1(F.silu(self.norm1(x)))
+        if self.temb is not None and temb is not None:
+            h = h + self.temb(F.silu(temb))[:, :, None, None]
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return self.skip(x) + h
+
+
+class AttnBlock(nn.Module):
+    """Multi-head self-attention over all spatial positions, residual."""
+
+    def __init__(self, ch: int, num_heads: int = 4):
+        super().__init__()
+        assert ch % num_heads == 0, "channels must divide into heads"
+        self.num_heads = num_heads
+        self.norm = group_norm(ch)
+        self.qkv = nn.Conv2d(ch, 3 * ch, 1)
+        self.proj = nn.Conv2d(ch, ch, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.num_heads, c // self.num_heads, h * w).unbind(1)
+        # [B, heads, HW, d]
+        out = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))
+        out = out.transpose(-1, -2).reshape(b, c, h, w)
+        return x + self.proj(out)
+
+
+class Downsample(nn.Module):
+    """Strided 3x3 conv: [B, C, H, W] -> [B, C, H/2, W/2]."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    """Nearest x2 then 3x3 conv: [B, C, H, W] -> [B, C, 2H, 2W]."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class ConvAct(nn.Sequential):
+    """3x3 conv + LeakyReLU: the cheap block of the full-resolution flow estimator."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1):
+        super().__init__(nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1), nn.LeakyReLU(0.1, inplace=True))
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of (possibly fractional) timesteps: [B] -> [B, dim]."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = t.float()[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        emb = F.pad(emb, (0, 1))
+    return emb
+
+
+def backward_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Sample img at (x + flow): img [B, C, H, W], flow [B, 2, H, W] in pixels (dx, dy)."""
+    b, _, h, w = img.shape
+    ys = torch.arange(h, device=img.device, dtype=flow.dtype)
+    xs = torch.arange(w, device=img.device, dtype=flow.dtype)
+    gx = (xs[None, None, :] + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
+    gy = (ys[None, :, None] + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
+    grid = torch.stack([gx, gy], dim=-1)  # [B, H, W, 2]
+    return F.grid_sample(img, grid.to(img.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def resize_to(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize to (H, W); identity when already that size."""
+    if tuple(x.shape[-2:]) == tuple(hw):
+        return x
+    return F.interpolate(x, size=hw, mode="bilinear", align_corners=False)
