@@ -1,0 +1,192 @@
+"""The `vfi` command line: thin Typer commands; failures are one line on stderr and exit 1."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from vfi_cli.errors import VfiError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Double a video's frame rate with a latent diffusion interpolator.")
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def handles_errors(fn):
+    """Map VfiError (and Ctrl-C) to one line on stderr and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except VfiError as e:
+            _fail(str(e), e.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except MemoryError:
+            _fail("out of memory: lower --batch-size (or --tile for large frames)")
+
+    return wrapper
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Sampler(str, Enum):
+    ddim = "ddim"
+    dpm = "dpm"
+    ddpm = "ddpm"
+
+
+class Method(str, Enum):
+    model = "model"
+    blend = "blend"
+    repeat = "repeat"
+
+
+@app.command()
+@handles_errors
+def double(
+    input: Path = typer.Argument(..., help="Input video (any codec/container FFmpeg reads)."),
+    output: Path = typer.Argument(..., help="Output video; the extension picks the container."),
+    weights: Optional[Path] = typer.Option(None, help="Model directory (default: the shipped weights)."),
+    times: int = typer.Option(1, min=1, max=4, help="Multiply the frame rate by 2**TIMES."),
+    steps: Optional[int] = typer.Option(None, min=1, help="Sampler steps (default: the model's)."),
+    sampler: Optional[Sampler] = typer.Option(None, help="Diffusion sampler (default: the model's)."),
+    seed: int = typer.Option(0, help="Noise seed: the same seed gives the same output."),
+    batch_size: int = typer.Option(4, min=1, help="Frame pairs per model call."),
+    device: Device = typer.Option(Device.auto, help="Where the model runs."),
+    precision: str = typer.Option("auto", help="auto | fp32 | bf16 | fp16 (half precision on CUDA only)."),
+    scene_threshold: float = typer.Option(18.0, min=0.0, help="Scene-cut gate: mean luma change in levels."),
+    codec: Optional[str] = typer.Option(None, help="Video encoder (default by extension, e.g. libx264)."),
+    crf: int = typer.Option(17, min=0, max=63, help="Constant rate factor (lower = better)."),
+    preset: str = typer.Option("medium", help="Encoder preset (x264/x265)."),
+    lossless: bool = typer.Option(False, help="Bit-exact originals (FFV1 in .mkv, x264 qp 0 4:4:4 otherwise)."),
+    overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Double (or 2^K-multiply) the frame rate of INPUT into OUTPUT."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from vfi_cli.interpolator import Interpolator
+    from vfi_cli.pipeline import DoubleOptions, double_frame_rate
+    from vfi_cli.video import check_paths
+
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        _fail(f"--precision must be auto, fp32, bf16 or fp16, not {precision!r}", 2)
+    check_paths(input, output, overwrite)
+    interp = Interpolator.load(weights, device=device.value, steps=steps,
+                               sampler=sampler.value if sampler else None, seed=seed, precision=precision)
+    opts = DoubleOptions(times=times, batch_size=batch_size, scene_threshold=scene_threshold, codec=codec,
+                         crf=crf, preset=preset, lossless=lossless, overwrite=overwrite)
+    progress = Progress(TextColumn("[bold]doubling"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[fps]:.2f} fps"), TimeRemainingColumn(),
+                        console=err, disable=quiet, transient=True)
+    with progress:
+        task = progress.add_task("double", total=None, fps=0.0)
+        t0 = time.perf_counter()
+
+        def on_progress(done: int, total: Optional[int]) -> None:
+            fps = done / max(1e-9, time.perf_counter() - t0)
+            progress.update(task, completed=done, total=total, fps=fps)
+
+        s = double_frame_rate(input, output, interp, opts, on_progress=on_progress)
+    extra = f", {s.corrupt_packets} corrupt packets skipped" if s.corrupt_packets else ""
+    err.print(f"{input.name} -> {output.name}: {s.frames_in} -> {s.frames_out} frames, "
+              f"{s.synthesized} synthesized ({interp.describe()}), {s.cuts} scene cuts and "
+              f"{s.duplicates} repeated frames copied{extra}, {s.seconds:.1f} s "
+              f"({s.frames_in / max(s.seconds, 1e-9):.2f} input frames/s)", highlight=False, soft_wrap=True)
+
+
+def _train(kind: str, data: List[str], out: Path, **kw) -> None:
+    from vfi_cli.train import TrainConfig, train
+
+    tc = TrainConfig(kind=kind, data=tuple(str(d) for d in data), out=str(out), **kw)
+    train(tc, console=err)
+
+
+_DATA = typer.Option(..., "--data", help="Video file, folder of videos, Vimeo-90k triplet root, or 'synthetic'. Repeatable.")
+
+
+@app.command("train-vqgan")
+@handles_errors
+def train_vqgan(
+    data: List[str] = _DATA,
+    out: Path = typer.Option(..., "--out", help="Output autoencoder directory (resumed if it holds a run)."),
+    preset: str = typer.Option("small", help="Model size: tiny | small | base."),
+    max_steps: int = typer.Option(20000, help="Total optimizer steps."),
+    max_minutes: Optional[float] = typer.Option(None, help="Stop (and save) after this many minutes."),
+    batch_size: int = typer.Option(8, min=1),
+    crop: int = typer.Option(128, min=16, help="Square training crop in pixels."),
+    lr: float = typer.Option(2e-4),
+    seed: int = typer.Option(0),
+    ckpt_every: int = typer.Option(250, min=1),
+    max_side: Optional[int] = typer.Option(None, help="Downscale training videos to this longer side."),
+    lpips_weights: Optional[Path] = typer.Option(None, help="Local torchvision VGG16 state dict to add an LPIPS term."),
+    disc_weight: float = typer.Option(0.0, help="PatchGAN weight (0 = off)."),
+    disc_start: int = typer.Option(5000, help="Step at which the GAN loss starts."),
+    resume: bool = typer.Option(True, "--resume/--restart", help="Continue the run in OUT if there is one."),
+):
+    """Train the autoencoder (encoder, codebook, interpolation decoder) on frame triplets."""
+    _prepare_out(out, resume)
+    _train("vqgan", data, out, preset=preset, max_steps=max_steps, max_minutes=max_minutes,
+           batch_size=batch_size, crop=crop, lr=lr, seed=seed, ckpt_every=ckpt_every, max_side=max_side,
+           lpips_weights=str(lpips_weights) if lpips_weights else None, disc_weight=disc_weight,
+           disc_start=disc_start)
+
+
+@app.command("train-ldm")
+@handles_errors
+def train_ldm(
+    data: List[str] = _DATA,
+    vqgan: Path = typer.Option(..., "--vqgan", help="Autoencoder directory from train-vqgan."),
+    out: Path = typer.Option(..., "--out", help="Output model directory (complete: usable by double/eval)."),
+    preset: str = typer.Option("small", help="U-Net size: tiny | small | base."),
+    max_steps: int = typer.Option(20000),
+    max_minutes: Optional[float] = typer.Option(None),
+    batch_size: int = typer.Option(16, min=1),
+    crop: int = typer.Option(256, min=16),
+    lr: float = typer.Option(2e-4),
+    seed: int = typer.Option(0),
+    ckpt_every: int = typer.Option(250, min=1),
+    max_side: Optional[int] = typer.Option(None),
+    resume: bool = typer.Option(True, "--resume/--restart"),
+):
+    """Train the denoising U-Net on the latents of a trained autoencoder."""
+    _prepare_out(out, resume)
+    _train("ldm", data, out, vqgan_dir=str(vqgan), preset=preset, max_steps=max_steps,
+           max_minutes=max_minutes, batch_size=batch_size, crop=crop, lr=lr, seed=seed,
+           ckpt_every=ckpt_every, max_side=max_side)
+
+
+def _prepare_out(out: Path, resume: bool) -> None:
+    from vfi_cli.train import STATE
+
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out} exists and is not a directory")
+    if not resume and (out / STATE).exists():
+        (out / STATE).unlink()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

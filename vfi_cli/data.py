@@ -1,0 +1,418 @@
+"""Triplet datasets for training: Vimeo-90k layout, folders of videos, synthetic motion.
+
+Every dataset yields `torch.Tensor [3, 3, S, S]` float32 in [-1, 1], indexed
+(frame, channel, y, x) = (x0, x1, x2): x1 is the frame halfway between x0 and x2.
+Augmentation (random crop with one window for the three frames, horizontal and
+vertical flips, temporal reversal, 90-degree rotation of the square crop) draws from
+a numpy Generator seeded by (seed, epoch, index), so a run is reproducible and
+`set_epoch(e)` changes the draws from one epoch to the next.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import ConcatDataset, Dataset
+
+from vfi_cli.errors import DataError
+from vfi_cli.frames import duplicate_pairs, scene_cuts, thumbnails, to_tensor
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".mpg", ".mpeg", ".ogv", ".webm", ".m4v")
+SYNTHETIC = "synthetic"  # build_dataset literal: "synthetic" or "synthetic:N"
+DEFAULT_SYNTHETIC_N = 2000
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+def augment(trip: np.ndarray, crop: int | None, rng: np.random.Generator, *, flip: bool = True,
+            reverse: bool = True, rotate: bool = True) -> np.ndarray:
+    """uint8 [3, H, W, 3] -> uint8 [3, S, S, 3]; the same random transform for the three frames."""
+    if crop is not None:
+        h, w = trip.shape[1:3]
+        y = int(rng.integers(0, h - crop + 1))
+        x = int(rng.integers(0, w - crop + 1))
+        trip = trip[:, y : y + crop, x : x + crop]
+    if flip and rng.random() < 0.5:
+        trip = trip[:, :, ::-1]  # horizontal
+    if flip and rng.random() < 0.5:
+        trip = trip[:, ::-1]  # vertical
+    if reverse and rng.random() < 0.5:
+        trip = trip[::-1]  # x0 <-> x2: the middle frame stays the middle
+    if rotate and trip.shape[1] == trip.shape[2] and rng.random() < 0.5:
+        trip = np.rot90(trip, int(rng.integers(1, 4)), axes=(1, 2))
+    return np.ascontiguousarray(trip)
+
+
+def center_crop(trip: np.ndarray, crop: int | None) -> np.ndarray:
+    """uint8 [3, H, W, 3] -> [3, S, S, 3] centre window (no randomness; evaluation)."""
+    if crop is None:
+        return trip
+    h, w = trip.shape[1:3]
+    y, x = (h - crop) // 2, (w - crop) // 2
+    return np.ascontiguousarray(trip[:, y : y + crop, x : x + crop])
+
+
+class _Seeded(Dataset):
+    """Base: per-item Generator from (seed, epoch, index); `describe()` for reports."""
+
+    seed: int = 0
+    epoch: int = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the augmentation draws (call once per epoch / step)."""
+        self.epoch = int(epoch)
+
+    def rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, int(index)])
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+def _crop_error(crop: int, w: int, h: int, where: str, max_side: int | None = None) -> DataError:
+    after = f" (after --max-side {max_side})" if max_side else ""
+    return DataError(f"crop {crop} larger than {w}x{h} in {where}{after}; use --crop <= {min(w, h)}")
+
+
+# --------------------------------------------------------------------------- Vimeo-90k
+
+
+class VimeoTriplets(_Seeded):
+    """Vimeo-90k triplets: root/tri_{train,test}list.txt + root/sequences/<a>/<b>/im{1,2,3}.png.
+
+    crop=None returns the full 448x256 frames. Test split: centre crop, no augmentation
+    (unless augment=True).
+    """
+
+    def __init__(self, root: Path | str, split: str = "train", crop: int | None = 256, *, seed: int = 0,
+                 augment: bool | None = None):
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        self.root, self.split, self.crop, self.seed = Path(root), split, crop, seed
+        self.augment = split == "train" if augment is None else augment
+        listfile = self.root / f"tri_{split}list.txt"
+        if not listfile.is_file():
+            raise DataError(f"Vimeo-90k list file {listfile} not found")
+        self.items = [ln.strip() for ln in listfile.read_text().splitlines() if ln.strip()]
+        if not self.items:
+            raise DataError(f"{listfile} lists no sequences")
+        if not (self.root / "sequences").is_dir():
+            raise DataError(f"{self.root / 'sequences'} not found (expected the Vimeo-90k layout)")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def load(self, index: int) -> np.ndarray:
+        """uint8 [3, H, W, 3]: im1, im2, im3 of sequence `index`."""
+        folder = self.root / "sequences" / self.items[index]
+        frames = []
+        for name in ("im1.png", "im2.png", "im3.png"):
+            path = folder / name
+            try:
+                with Image.open(path) as im:
+                    frames.append(np.asarray(im.convert("RGB")))
+            except (OSError, ValueError) as e:
+                raise DataError(f"{path}: cannot read ({e})") from e
+        if len({f.shape for f in frames}) != 1:
+            raise DataError(f"{folder}: im1/im2/im3 differ in size")
+        h, w = frames[0].shape[:2]
+        if self.crop is not None and self.crop > min(h, w):
+            raise _crop_error(self.crop, w, h, str(folder))
+        return np.stack(frames)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        trip = self.load(index)
+        out = augment(trip, self.crop, self.rng(index)) if self.augment else center_crop(trip, self.crop)
+        return to_tensor(out)  # [3, 3, S, S]
+
+    def describe(self) -> str:
+        return f"vimeo {self.root} ({self.split}): {len(self)} triplets"
+
+
+# --------------------------------------------------------------------------- videos
+
+
+def list_videos(path: Path | str) -> list[Path]:
+    """A video file -> [it]; a folder -> its videos (recursive, sorted). DataError if none / missing."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataError(f"{path}: not found")
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+    if not files:
+        raise DataError(f"{path}: no videos ({' '.join(VIDEO_EXTENSIONS)}) in this folder")
+    return files
+
+
+def _downscale(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
+    """HxWx3 uint8 -> area-resized so max(H, W) <= max_side (aspect kept)."""
+    h, w = rgb.shape[:2]
+    if max_side is None or max(h, w) <= max_side:
+        return rgb
+    s = max_side / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))  # PIL: (W, H)
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.BOX))
+
+
+def read_video(path: Path, crop: int | None, max_frames: int | None, max_side: int | None) -> np.ndarray:
+    """Decode a video once -> uint8 [N, H, W, 3] (N >= 3), checking the crop on the first frame."""
+    from vfi_cli.video import FrameReader  # the only module that imports av
+
+    frames: list[np.ndarray] = []
+    with FrameReader(path, max_frames=max_frames) as reader:
+        for fr in reader:
+            rgb = _downscale(fr.rgb, max_side)
+            if not frames and crop is not None and crop > min(rgb.shape[:2]):
+                raise _crop_error(crop, rgb.shape[1], rgb.shape[0], str(path), max_side)
+            if frames and rgb.shape != frames[0].shape:
+                raise DataError(f"{path}: frame size changes mid-stream ({frames[0].shape[:2]} -> {rgb.shape[:2]})")
+            frames.append(rgb)
+    if len(frames) < 3:
+        raise DataError(f"{path}: {len(frames)} frame(s); a training video needs at least 3")
+    return np.stack(frames)
+
+
+def _thumbs(frames: np.ndarray, chunk: int = 32) -> np.ndarray:
+    """thumbnails() in chunks (a float copy of a whole video would not fit in memory)."""
+    return np.concatenate([thumbnails(frames[i : i + chunk]) for i in range(0, len(frames), chunk)])
+
+
+class VideoTriplets(_Seeded):
+    """Triplets (i, i+s, i+2s) from videos decoded once into memory (uint8).
+
+    Memory: N frames x H x W x 3 bytes per video (600 frames of 640x480: 550 MB);
+    `max_side` downscales (area) on load. A triplet is skipped when a scene cut lies
+    anywhere between its first and last frame (each consecutive pair checked with the
+    is_scene_cut rule) or when any two of its frames are duplicates (a repeated middle
+    frame makes the target trivial; x0 == x2 with a different x1 is a flash).
+    """
+
+    def __init__(self, paths: Sequence[Path | str], crop: int | None = 256, strides: Iterable[int] = (1, 2),
+                 max_frames_per_video: int | None = 600, max_side: int | None = None, *, seed: int = 0,
+                 augment: bool = True, name: str | None = None):
+        self.crop, self.seed, self.augment = crop, seed, augment
+        self.strides = tuple(int(s) for s in strides)
+        if not self.strides or min(self.strides) < 1:
+            raise DataError(f"strides must be positive integers, got {self.strides}")
+        self.max_side = max_side
+        self.name = name or ", ".join(str(p) for p in paths)
+        files = [f for p in paths for f in list_videos(p)]
+        self.files: list[Path] = []
+        self.videos: list[np.ndarray] = []  # each uint8 [N, H, W, 3]
+        index: list[np.ndarray] = []  # rows (video, i, stride)
+        self.skipped_cuts = self.skipped_duplicates = self.num_cuts = 0
+        for f in files:
+            frames = read_video(f, crop, max_frames_per_video, max_side)
+            rows = self._index(len(self.videos), frames)
+            self.files.append(f)
+            self.videos.append(frames)
+            index.append(rows)
+        self.index = np.concatenate(index) if index else np.zeros((0, 3), dtype=np.int64)  # [M, 3]
+
+    def _index(self, vid: int, frames: np.ndarray) -> np.ndarray:
+        """Valid (vid, i, s) rows of one video; updates the skip counters."""
+        n = len(frames)
+        th = _thumbs(frames)  # [N, h, w, 3]
+        cuts = scene_cuts(frames, thumbs=th)  # [N-1]: cut between i and i+1
+        self.num_cuts += int(cuts.sum())
+        cum = np.concatenate([[0], np.cumsum(cuts)])  # cuts before frame i
+        rows = []
+        for s in self.strides:
+            m = n - 2 * s
+            if m <= 0:
+                continue
+            i = np.arange(m)
+            across = cum[i + 2 * s] - cum[i] > 0
+            d1 = duplicate_pairs(th, s)  # [N-s]: i+s repeats i
+            d2 = duplicate_pairs(th, 2 * s)  # [N-2s]
+            dup = d1[i] | d1[i + s] | d2[i]
+            self.skipped_cuts += int(across.sum())
+            self.skipped_duplicates += int((dup & ~across).sum())
+            keep = i[~across & ~dup]
+            rows.append(np.stack([np.full_like(keep, vid), keep, np.full_like(keep, s)], axis=1))
+        return np.concatenate(rows) if rows else np.zeros((0, 3), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def triplet(self, index: int) -> np.ndarray:
+        """uint8 [3, H, W, 3] frames (i, i+s, i+2s) of item `index`, before augmentation."""
+        vid, i, s = (int(v) for v in self.index[index])
+        return self.videos[vid][[i, i + s, i + 2 * s]]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        trip = self.triplet(index)
+        out = augment(trip, self.crop, self.rng(index)) if self.augment else center_crop(trip, self.crop)
+        return to_tensor(out)  # [3, 3, S, S]
+
+    def describe(self) -> str:
+        n_frames = sum(len(v) for v in self.videos)
+        mb = sum(v.nbytes for v in self.videos) / 2**20
+        side = f", max side {self.max_side}" if self.max_side else ""
+        return (f"videos {self.name}: {len(self.files)} file(s), {n_frames} frames ({mb:.0f} MB{side}), "
+                f"{len(self)} triplets (strides {','.join(map(str, self.strides))}), skipped "
+                f"{self.skipped_cuts} across {self.num_cuts} scene cut(s) and {self.skipped_duplicates} "
+                f"with duplicate frames")
+
+
+# --------------------------------------------------------------------------- synthetic
+
+
+def _texture(rng: np.random.Generator, size: int) -> torch.Tensor:
+    """[3, size, size] in [0, 1]: multi-octave colour noise + a random grating (built at <= 64 px)."""
+    base = min(size, 64)
+    tex = torch.zeros(1, 3, 2, 2)
+    k = 2
+    while k < base:  # noise pyramid: 4, 8, ..., base px
+        k = min(2 * k, base)
+        tex = F.interpolate(tex, size=(k, k), mode="bilinear", align_corners=False)
+        tex += torch.from_numpy(rng.random((1, 3, k, k), dtype=np.float32)) / math.sqrt(k)
+    ys, xs = torch.meshgrid(torch.arange(base, dtype=torch.float32), torch.arange(base, dtype=torch.float32),
+                            indexing="ij")
+    f = rng.uniform(2, 12, 2) * 2 * math.pi / base
+    tex += float(rng.uniform(0, 0.6)) * torch.sin(f[0] * xs + f[1] * ys + float(rng.uniform(0, 6.3)))
+    if base < size:
+        tex = F.interpolate(tex, size=(size, size), mode="bicubic", align_corners=False)
+    tex = (tex[0] - tex.mean((2, 3))[0, :, None, None]) / (tex.std() + 1e-6)
+    colour = torch.from_numpy(rng.uniform(0.15, 0.85, (3, 1, 1)).astype(np.float32))
+    return (colour + float(rng.uniform(0.08, 0.25)) * tex).clamp(0, 1)
+
+
+def _sample(tex: torch.Tensor, x: torch.Tensor, y: torch.Tensor, padding: str) -> torch.Tensor:
+    """Bilinear sample tex [3, T, T] at pixel coords x, y [S, S] (pixel centres at integers) -> [3, S, S]."""
+    t = tex.shape[-1]
+    grid = torch.stack([(2 * x + 1) / t - 1, (2 * y + 1) / t - 1], dim=-1)[None]  # [1, S, S, 2]
+    return F.grid_sample(tex[None], grid, mode="bilinear", padding_mode=padding, align_corners=False)[0]
+
+
+def _velocity(rng: np.random.Generator, size: int) -> np.ndarray:
+    """px/frame: half sub-pixel-to-small, half large (up to size/6)."""
+    speed = rng.uniform(0, 2) if rng.random() < 0.5 else rng.uniform(2, max(size / 6, 2.5))
+    a = rng.uniform(0, 2 * math.pi)
+    return np.array([speed * math.cos(a), speed * math.sin(a)])
+
+
+class SyntheticTriplets(_Seeded):
+    """Procedural triplets: textured shapes moving (and turning) linearly over a moving textured
+    background; x1 is rendered exactly at t = 1/2. Deterministic per (seed, epoch, index)."""
+
+    def __init__(self, n: int = DEFAULT_SYNTHETIC_N, size: int = 64, seed: int = 0):
+        if n < 1 or size < 8:
+            raise DataError(f"synthetic data needs n >= 1 and size >= 8 (got n={n}, size={size})")
+        self.n, self.size, self.seed = n, size, seed
+
+    def __len__(self) -> int:
+        return self.n
+
+    def render(self, rng: np.random.Generator) -> np.ndarray:
+        """uint8 [3, S, S, 3] frames at t = 0, 1, 2 (x1 the exact middle)."""
+        s = self.size
+        ys, xs = torch.meshgrid(torch.arange(s, dtype=torch.float32), torch.arange(s, dtype=torch.float32),
+                                indexing="ij")
+        bg = _texture(rng, 2 * s)
+        bg_off = rng.uniform(0, s, 2)
+        bg_v = _velocity(rng, s) if rng.random() < 0.8 else np.zeros(2)
+        shapes = []
+        for _ in range(int(rng.integers(1, 5))):
+            half = rng.uniform(s / 10, s / 4, 2)  # half width, half height
+            tsz = int(2 * half.max()) + 4
+            shapes.append(dict(tex=_texture(rng, tsz), half=half, c=rng.uniform(0, s, 2), v=_velocity(rng, s),
+                               a=rng.uniform(0, math.pi), w=rng.uniform(-0.15, 0.15),
+                               ellipse=rng.random() < 0.5))
+        out = []
+        for t in (0.0, 1.0, 2.0):
+            img = _sample(bg, xs + float(bg_off[0] + bg_v[0] * t), ys + float(bg_off[1] + bg_v[1] * t), "reflection")
+            for sh in shapes:
+                cx, cy = sh["c"] + sh["v"] * t
+                hx, hy = (float(v) for v in sh["half"])
+                r = math.hypot(hx, hy) + 2  # bounding box of the shape at any angle
+                y0, y1 = max(int(cy - r), 0), min(int(cy + r) + 1, s)
+                x0, x1 = max(int(cx - r), 0), min(int(cx + r) + 1, s)
+                if y0 >= y1 or x0 >= x1:
+                    continue  # outside the frame
+                bx, by = xs[y0:y1, x0:x1], ys[y0:y1, x0:x1]
+                ang = sh["a"] + sh["w"] * t
+                ca, sa = math.cos(ang), math.sin(ang)
+                lx = ca * (bx - cx) + sa * (by - cy)  # shape-local coordinates
+                ly = -sa * (bx - cx) + ca * (by - cy)
+                if sh["ellipse"]:
+                    edge = (1 - torch.sqrt((lx / hx) ** 2 + (ly / hy) ** 2)) * min(hx, hy)
+                else:
+                    edge = torch.minimum(hx - lx.abs(), hy - ly.abs())
+                alpha = (edge + 0.5).clamp(0, 1)  # 1-px anti-aliased edge
+                tc = sh["tex"].shape[-1] / 2
+                fg = _sample(sh["tex"], lx + tc - 0.5, ly + tc - 0.5, "border")
+                img[:, y0:y1, x0:x1] = alpha * fg + (1 - alpha) * img[:, y0:y1, x0:x1]
+            out.append(img)
+        x = torch.stack(out)  # [3, 3, S, S] in [0, 1]
+        return (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        return to_tensor(self.render(self.rng(index)))  # [3, 3, S, S]
+
+    def describe(self) -> str:
+        return f"synthetic: {self.n} triplets of {self.size}x{self.size}"
+
+
+# --------------------------------------------------------------------------- building
+
+
+class TripletDataset(ConcatDataset):
+    """ConcatDataset of triplet sources with describe() and set_epoch() forwarded."""
+
+    def set_epoch(self, epoch: int) -> None:
+        for d in self.datasets:
+            d.set_epoch(epoch)
+
+    def describe(self) -> str:
+        lines = [d.describe() for d in self.datasets]
+        return f"{len(self)} triplets from {len(lines)} source(s)\n" + "\n".join("  " + ln for ln in lines)
+
+
+def _synthetic_n(spec: str) -> int | None:
+    """"synthetic" -> default n, "synthetic:N" -> N, anything else -> None."""
+    if spec == SYNTHETIC:
+        return DEFAULT_SYNTHETIC_N
+    if spec.startswith(SYNTHETIC + ":"):
+        try:
+            return int(spec.split(":", 1)[1])
+        except ValueError:
+            raise DataError(f"bad data source {spec!r}; use synthetic or synthetic:N") from None
+    return None
+
+
+def is_vimeo_root(path: Path) -> bool:
+    """A directory laid out like Vimeo-90k (a list file or a sequences/ folder)."""
+    return path.is_dir() and any((path / n).exists() for n in ("tri_trainlist.txt", "tri_testlist.txt", "sequences"))
+
+
+def build_dataset(paths: Sequence[Path | str], crop: int, strides: Iterable[int] = (1, 2),
+                  max_frames_per_video: int | None = 600, max_side: int | None = None, *,
+                  split: str = "train", seed: int = 0) -> TripletDataset:
+    """One dataset over all sources: a Vimeo-90k root, "synthetic[:N]" (when no such path exists),
+    or a video file / folder of videos (each path one VideoTriplets)."""
+    if not paths:
+        raise DataError("no training data given")
+    strides = tuple(strides)
+    parts: list[_Seeded] = []
+    for p in paths:
+        path = Path(p)
+        n_syn = None if path.exists() else _synthetic_n(str(p))
+        if n_syn is not None:
+            parts.append(SyntheticTriplets(n=n_syn, size=crop, seed=seed))
+        elif is_vimeo_root(path):
+            parts.append(VimeoTriplets(path, split=split, crop=crop, seed=seed))
+        else:
+            parts.append(VideoTriplets([path], crop=crop, strides=strides, max_frames_per_video=max_frames_per_video,
+                                       max_side=max_side, seed=seed, augment=split == "train", name=str(path)))
+    return TripletDataset(parts)

@@ -1,0 +1,144 @@
+"""Interpolator: a loaded model directory that synthesizes middle frames for batches of frame pairs."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vfi_cli import checkpoint
+from vfi_cli.config import LDMConfig
+from vfi_cli.errors import VfiError, WeightsError
+from vfi_cli.frames import crop_to, pad_to_multiple, to_tensor, to_uint8
+from vfi_cli.schedulers import SAMPLERS, make_sampler
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise VfiError("--device cuda: no CUDA device is available (use --device cpu)")
+    return torch.device(name)
+
+
+@dataclass
+class Encoded:
+    """Frames on the device, padded to the model stride, with their latents and pyramid features."""
+
+    x: torch.Tensor  # [B, 3, Hp, Wp] in [-1, 1]
+    z: torch.Tensor  # [B, E, Hp/f, Wp/f] scaled latent
+    feats: list[torch.Tensor]  # pyramid, finest first
+    hw: tuple[int, int]  # original (H, W)
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def select(self, idx: torch.Tensor | slice) -> "Encoded":
+        return Encoded(self.x[idx], self.z[idx], [f[idx] for f in self.feats], self.hw)
+
+    @staticmethod
+    def cat(parts: list["Encoded"]) -> "Encoded":
+        return Encoded(torch.cat([p.x for p in parts]), torch.cat([p.z for p in parts]),
+                       [torch.cat(fs) for fs in zip(*[p.feats for p in parts])], parts[0].hw)
+
+
+class Interpolator:
+    """Holds the autoencoder and the denoiser (inference parts only) on one device."""
+
+    def __init__(self, cfg: LDMConfig, vqgan, unet, *, device: torch.device, sampler: str | None = None,
+                 steps: int | None = None, seed: int = 0, precision: str = "auto", sha256: str = ""):
+        self.cfg = cfg
+        self.device = device
+        self.vqgan = vqgan.to(device).eval()
+        self.unet = unet.to(device).eval()
+        self.sampler_name = sampler or cfg.default_sampler
+        if self.sampler_name not in SAMPLERS:
+            raise VfiError(f"unknown sampler {self.sampler_name!r}; choose one of {', '.join(SAMPLERS)}")
+        self.steps = steps or cfg.default_steps
+        if not 1 <= self.steps <= cfg.scheduler.num_train_timesteps:
+            raise VfiError(f"--steps must be between 1 and {cfg.scheduler.num_train_timesteps}")
+        self.seed = seed
+        self.sha256 = sha256
+        if precision == "auto":
+            precision = "bf16" if device.type == "cuda" else "fp32"
+        self.autocast_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        if device.type == "cpu":
+            self.vqgan.to(memory_format=torch.channels_last)
+        stride_unet = cfg.vqgan.factor * 2 ** (len(cfg.unet.ch_mult) - 1)
+        self.stride = max(cfg.vqgan.stride, stride_unet)
+
+    @classmethod
+    def load(cls, weights: Path | None = None, *, device: str = "auto", **kw) -> "Interpolator":
+        path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+        if weights is None and not (path / checkpoint.CONFIG).is_file():
+            raise WeightsError("no trained default weights are installed with this vfi; "
+                               "pass --weights DIR (a directory made by `vfi train-ldm`)")
+        cfg, vqgan, unet, data = checkpoint.load_interpolator(path)
+        cfg_scale = data.get("latent_scale", cfg.latent_scale)
+        if cfg_scale != cfg.latent_scale:
+            from dataclasses import replace
+            cfg = replace(cfg, latent_scale=cfg_scale)
+        sha = checkpoint.sha256_file(path / checkpoint.WEIGHTS)
+        return cls(cfg, vqgan, unet, device=resolve_device(device), sha256=sha, **kw)
+
+    def describe(self) -> str:
+        return f"{self.sampler_name} x{self.steps} steps on {self.device}"
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    @torch.inference_mode()
+    def encode(self, frames: np.ndarray) -> Encoded:
+        """frames [B, H, W, 3] uint8 -> Encoded (every frame encoded once, reused by both its pairs)."""
+        x = to_tensor(frames).to(self.device)
+        hw = (x.shape[-2], x.shape[-1])
+        x, _ = pad_to_multiple(x, self.stride)
+        if self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            z = self.vqgan.encode(x).float() * self.cfg.latent_scale
+            feats = self.vqgan.features(x)
+        return Encoded(x, z, feats, hw)
+
+    def _noise(self, shape: tuple[int, ...], keys: list[int]) -> torch.Tensor:
+        """Initial noise per pair, from (seed, pair key): the result does not depend on batching."""
+        out = []
+        for key in keys:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + key)
+            out.append(torch.randn(shape, generator=g))
+        return torch.stack(out).to(self.device)
+
+    @torch.inference_mode()
+    def sample_latent(self, z0: torch.Tensor, z2: torch.Tensor, keys: list[int]) -> torch.Tensor:
+        """Middle latents [B, E, h, w] (scaled) given the neighbours' scaled latents."""
+        sampler = make_sampler(self.sampler_name, self.cfg.scheduler)
+        sampler.set_timesteps(self.steps)
+        g = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + (keys[0] if keys else 0))
+        x = self._noise(tuple(z0.shape[1:]), keys) * sampler.init_noise_sigma
+        for t in sampler.timesteps:
+            tt = torch.full((x.shape[0],), int(t), device=self.device, dtype=torch.long)
+            with self._autocast():
+                out = self.unet(z0, x, z2, tt).float()
+            x = sampler.step(out, int(t), x, generator=g)
+        return x
+
+    @torch.inference_mode()
+    def middles(self, a: Encoded, b: Encoded, keys: list[int]) -> np.ndarray:
+        """Middle frames of the pairs (a[i], b[i]) -> [B, H, W, 3] uint8."""
+        z1 = self.sample_latent(a.z, b.z, keys) / self.cfg.latent_scale
+        with self._autocast():
+            zq, _, _ = self.vqgan.quantize(z1)
+            pred = self.vqgan.decode(zq, a.feats, b.feats, a.x, b.x).float()
+        return to_uint8(crop_to(pred, a.hw))
+
+    def interpolate_pairs(self, a: np.ndarray, b: np.ndarray, first_key: int = 0) -> np.ndarray:
+        """Convenience for evaluation: a, b [B, H, W, 3] uint8 -> middles [B, H, W, 3] uint8."""
+        ea, eb = self.encode(a), self.encode(b)
+        return self.middles(ea, eb, list(range(first_key, first_key + len(a))))

@@ -1,0 +1,198 @@
+"""double_frame_rate(): stream a video through the Interpolator and write it at 2^K x the frame rate."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from vfi_cli.frames import CUT_THRESHOLD, DUPLICATE_TOLERANCE, duplicate_pairs, scene_cuts, thumbnails
+from vfi_cli.interpolator import Encoded, Interpolator
+from vfi_cli.video import FrameReader, VideoWriter, probe
+
+
+@dataclass(frozen=True)
+class DoubleOptions:
+    """How to run `vfi double` (model settings live in the Interpolator)."""
+
+    times: int = 1  # output rate = input rate * 2**times
+    batch_size: int = 4  # pairs per model call
+    scene_threshold: float = CUT_THRESHOLD  # mean luma change (levels) gating the cut test
+    codec: str | None = None
+    crf: int = 17
+    preset: str = "medium"
+    lossless: bool = False
+    overwrite: bool = False
+
+
+@dataclass
+class DoubleSummary:
+    frames_in: int = 0
+    frames_out: int = 0
+    synthesized: int = 0  # middles produced by the model
+    cuts: int = 0  # pairs across a scene cut (middle = copy)
+    duplicates: int = 0  # pairs of identical frames (middle = copy, no model call)
+    corrupt_packets: int = 0
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+class _BackgroundWriter:
+    """Runs VideoWriter.write in a thread so encoding overlaps the model; re-raises its errors."""
+
+    def __init__(self, writer: VideoWriter, maxsize: int = 32):
+        self.writer = writer
+        self.q: queue.Queue = queue.Queue(maxsize=maxsize)
+        self.error: BaseException | None = None
+        self.busy = 0.0
+        self.thread = threading.Thread(target=self._loop, name="vfi-encode", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self.q.get()
+            if item is None:
+                return
+            if self.error is None:
+                try:
+                    t = time.perf_counter()
+                    self.writer.write(*item)
+                    self.busy += time.perf_counter() - t
+                except BaseException as e:  # surfaced in put()/close() on the main thread
+                    self.error = e
+
+    def put(self, rgb: np.ndarray, t: float) -> None:
+        if self.error is not None:
+            raise self.error
+        self.q.put((rgb, t))
+
+    def close(self) -> None:
+        self.q.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+class _Doubler:
+    """Per-level state: synthesizes middles for consecutive frames, encoding each frame once."""
+
+    def __init__(self, interp: Interpolator, opts: DoubleOptions, summary: DoubleSummary):
+        self.interp, self.opts, self.summary = interp, opts, summary
+        self.pair_key = [0] * opts.times  # global pair counter per level (noise seeds)
+        self.timings = summary.stage_seconds
+
+    def _time(self, stage: str, t0: float) -> None:
+        self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t0
+
+    def middles(self, frames: list[np.ndarray], level: int, carry: Encoded | None) -> tuple[list[np.ndarray], Encoded | None]:
+        """Middles of the len(frames)-1 consecutive pairs; returns them and the last frame's encoding."""
+        t0 = time.perf_counter()
+        stack = np.stack(frames)  # [N, H, W, 3]
+        thumbs = thumbnails(stack)
+        dup = duplicate_pairs(thumbs, tolerance=DUPLICATE_TOLERANCE)  # [N-1]
+        cut = scene_cuts(stack, threshold=self.opts.scene_threshold, thumbs=thumbs) & ~dup
+        self._time("scene check", t0)
+        self.summary.duplicates += int(dup.sum())
+        self.summary.cuts += int(cut.sum())
+        need = np.flatnonzero(~dup & ~cut)
+        out = [frames[i].copy() for i in range(len(frames) - 1)]  # copies of the earlier frame
+        keys = [self.pair_key[level] + int(i) for i in need]
+        self.pair_key[level] += len(frames) - 1
+        if len(need) == 0:
+            return out, None
+        t0 = time.perf_counter()
+        if carry is not None:
+            codes = Encoded.cat([carry, self.interp.encode(stack[1:])])
+        else:
+            codes = self.interp.encode(stack)
+        self._time("encode latents", t0)
+        t0 = time.perf_counter()
+        idx = torch_index(need)
+        mids = self.interp.middles(codes.select(idx), codes.select(idx + 1), keys)
+        self._time("sample + decode", t0)
+        for j, i in enumerate(need):
+            out[i] = mids[j]
+        self.summary.synthesized += len(need)
+        return out, codes.select(slice(len(frames) - 1, len(frames)))
+
+    def expand(self, frames: list[np.ndarray], times: list[float], carry: Encoded | None):
+        """Apply all levels to a chunk: returns frames/times with 2^K - 1 new ones per gap."""
+        new_carry = None
+        for level in range(self.opts.times):
+            mids, last = self.middles(frames, level, carry if level == 0 else None)
+            if level == 0:
+                new_carry = last
+            f2, t2 = [], []
+            for i in range(len(frames) - 1):
+                f2 += [frames[i], mids[i]]
+                t2 += [times[i], 0.5 * (times[i] + times[i + 1])]
+            frames, times = f2 + [frames[-1]], t2 + [times[-1]]
+        return frames, times, new_carry
+
+
+def torch_index(idx: np.ndarray):
+    import torch
+
+    return torch.as_tensor(idx, dtype=torch.long)
+
+
+def double_frame_rate(input: Path, output: Path, interp: Interpolator, opts: DoubleOptions = DoubleOptions(),
+                      on_progress: Callable[[int, int | None], None] | None = None) -> DoubleSummary:
+    """Write OUTPUT with 2^K x the frames of INPUT (same duration, audio copied); returns counts."""
+    start = time.perf_counter()
+    info = probe(input)
+    factor = 2 ** opts.times
+    rate = Fraction(info.frame_rate) * factor
+    summary = DoubleSummary()
+    doubler = _Doubler(interp, opts, summary)
+    writer = VideoWriter(output, info.width, info.height, rate, codec=opts.codec, crf=opts.crf,
+                         preset=opts.preset, lossless=opts.lossless,
+                         audio_from=Path(input) if info.has_audio else None, like=info,
+                         overwrite=opts.overwrite)
+    step = 1.0 / float(rate)
+    with writer, FrameReader(input) as reader:
+        out = _BackgroundWriter(writer)
+        try:
+            chunk: list[np.ndarray] = []
+            times: list[float] = []
+            carry: Encoded | None = None
+            decode_t = time.perf_counter()
+            for frame in reader:
+                summary.frames_in += 1
+                chunk.append(frame.rgb)
+                times.append(frame.time)
+                if len(chunk) < opts.batch_size + 1:
+                    continue
+                doubler._time("decode (wait)", decode_t)
+                frames, ftimes, carry = doubler.expand(chunk, times, carry)
+                for f, t in zip(frames[:-1], ftimes[:-1]):
+                    out.put(f, t)
+                summary.frames_out += len(frames) - 1
+                if on_progress:
+                    on_progress(summary.frames_in - 1, info.num_frames)
+                chunk, times = chunk[-1:], times[-1:]
+                decode_t = time.perf_counter()
+            if len(chunk) > 1:
+                frames, ftimes, carry = doubler.expand(chunk, times, carry)
+            else:
+                frames, ftimes = chunk, times
+            for f, t in zip(frames, ftimes):
+                out.put(f, t)
+            # the last gap has no right neighbour: repeat the last frame to keep the duration
+            for j in range(1, factor):
+                out.put(frames[-1], ftimes[-1] + j * step)
+            summary.frames_out += len(frames) + factor - 1
+            if on_progress:
+                on_progress(summary.frames_in, summary.frames_in)
+        finally:
+            out.close()
+        summary.stage_seconds["encode video (thread)"] = out.busy
+        summary.corrupt_packets = reader.corrupt_packets
+    summary.seconds = time.perf_counter() - start
+    return summary

@@ -1,0 +1,226 @@
+"""The training loop shared by `vfi train-vqgan` and `vfi train-ldm`: EMA, checkpoints, exact resume, DDP."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from rich.console import Console
+from torch.nn.parallel import DistributedDataParallel
+
+from vfi_cli.config import preset
+from vfi_cli.errors import DataError, TrainingError
+
+STATE = "trainer_state.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run (saved in the checkpoint as the recipe)."""
+
+    kind: str  # "vqgan" | "ldm"
+    data: tuple[str, ...]  # video files, folders of videos, Vimeo-90k roots, or "synthetic"
+    out: str
+    preset: str = "small"
+    vqgan_dir: str | None = None  # ldm only: the frozen autoencoder
+    max_steps: int = 20000
+    max_minutes: float | None = None  # stop (and save) after this much wall time in this process
+    batch_size: int = 8
+    crop: int = 128
+    lr: float = 2e-4
+    warmup: int = 200
+    ema_decay: float = 0.999
+    seed: int = 0
+    ckpt_every: int = 250
+    strides: tuple[int, ...] = (1, 2, 3)  # temporal strides of training triplets
+    max_frames_per_video: int = 600
+    max_side: int | None = None  # downscale training videos so the longer side is at most this
+    # autoencoder loss mix
+    w_ssim: float = 0.2
+    w_census: float = 0.5
+    w_lpips: float = 0.1
+    lpips_weights: str | None = None  # local torchvision VGG16 state dict; None = no LPIPS
+    latent_dropout: float = 0.1  # P(latent zeroed) so the decoder can interpolate alone
+    disc_weight: float = 0.0  # 0 = no GAN
+    disc_start: int = 5000
+
+
+def _dist_info() -> tuple[int, int, int]:
+    """(rank, local_rank, world_size) from torchrun's environment (1 process otherwise)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _lr_at(step: int, tc: TrainConfig) -> float:
+    """Linear warm-up then cosine decay to 10%."""
+    if step < tc.warmup:
+        return tc.lr * (step + 1) / tc.warmup
+    p = min(1.0, (step - tc.warmup) / max(1, tc.max_steps - tc.warmup))
+    return tc.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * p)))
+
+
+def _batch(dataset, step: int, tc: TrainConfig, rank: int) -> torch.Tensor:
+    """The batch of a step is a pure function of (seed, rank, step): resume repeats nothing."""
+    rng = np.random.default_rng([tc.seed, rank, step])
+    idx = rng.integers(0, len(dataset), size=tc.batch_size)
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(step)
+    return torch.stack([dataset[int(i)] for i in idx])  # [B, 3, 3, S, S]
+
+
+def _make_objective(tc: TrainConfig, device: torch.device):
+    from vfi_cli.objectives import LDMObjective, VQGANObjective
+
+    try:
+        cfg = preset(tc.preset)
+    except KeyError as e:
+        raise DataError(str(e.args[0])) from None
+    return (VQGANObjective if tc.kind == "vqgan" else LDMObjective)(cfg, tc, device)
+
+
+def _save(objective, ema: dict, step: int, tc: TrainConfig, optimizers: dict, extra: dict) -> None:
+    out = Path(tc.out)
+    meta = {"step": step, "training": dataclasses.asdict(tc)}
+    if objective.kind == "ldm":
+        meta["latent_scale"] = objective.cfg.latent_scale
+    objective.save(out, ema, meta)
+    state = {
+        "step": step, "train_config": dataclasses.asdict(tc),
+        "net": objective.net.state_dict(), "ema": ema,
+        "aux": {k: m.state_dict() for k, m in objective.aux_modules().items()},
+        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        **extra,
+    }
+    tmp = out / f".{STATE}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, out / STATE)
+
+
+def train(tc: TrainConfig, console: Console | None = None) -> Path:
+    """Run (or resume) a training job; returns the output model directory."""
+    from vfi_cli.data import build_dataset
+
+    rank, local_rank, world = _dist_info()
+    use_cuda = torch.cuda.is_available()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+    console = console or Console(stderr=True)
+    log = console.print if rank == 0 else (lambda *a, **k: None)
+    out = Path(tc.out)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(tc.seed + rank)
+    np.random.seed(tc.seed + rank)
+    random.seed(tc.seed + rank)
+    dataset = build_dataset([Path(p) if p != "synthetic" else p for p in tc.data], crop=tc.crop,
+                            strides=tc.strides, max_frames_per_video=tc.max_frames_per_video,
+                            max_side=tc.max_side, seed=tc.seed)
+    if len(dataset) == 0:
+        raise DataError("no usable training triplets in " + ", ".join(tc.data))
+    log(f"data: {dataset.describe() if hasattr(dataset, 'describe') else len(dataset)}")
+
+    objective = _make_objective(tc, device)
+    net = objective.net
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizers = {"net": torch.optim.AdamW(params, lr=tc.lr, betas=(0.9, 0.99), weight_decay=0.0)}
+    for name, module in objective.aux_modules().items():
+        optimizers[name] = torch.optim.AdamW(module.parameters(), lr=tc.lr, betas=(0.5, 0.9))
+    ema = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    step = 0
+
+    state_file = out / STATE
+    if state_file.exists():
+        state = torch.load(state_file, map_location=device, weights_only=False)
+        if state["train_config"]["kind"] != tc.kind:
+            raise TrainingError(f"{state_file} is a {state['train_config']['kind']} run, not {tc.kind}")
+        net.load_state_dict(state["net"])
+        ema = state["ema"]
+        for k, m in objective.aux_modules().items():
+            m.load_state_dict(state["aux"][k])
+        for k, o in optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        if "latent_scale" in state:
+            objective.cfg = dataclasses.replace(objective.cfg, latent_scale=state["latent_scale"])
+        step = state["step"]
+        log(f"resumed {out} at step {step}")
+    elif objective.kind == "ldm":
+        scale = objective.calibrate(_batch(dataset, 0, dataclasses.replace(tc, batch_size=max(16, tc.batch_size)), rank).to(device))
+        log(f"latent scale {scale}")
+
+    wrapped = DistributedDataParallel(net) if world > 1 else net
+    extra = lambda: {"latent_scale": objective.cfg.latent_scale} if objective.kind == "ldm" else {}  # noqa: E731
+    start, last_log = time.time(), {}
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        TextColumn("{task.fields[it_s]:.2f} it/s"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        TextColumn("{task.fields[logs]}"), console=console, disable=rank != 0)
+    first_step = step
+    with progress:
+        task = progress.add_task(f"train-{tc.kind}", total=tc.max_steps, completed=step, it_s=0.0, logs="")
+        try:
+            while step < tc.max_steps:
+                if tc.max_minutes is not None and time.time() - start > tc.max_minutes * 60:
+                    log(f"time budget of {tc.max_minutes} min reached")
+                    break
+                net.train()
+                batch = _batch(dataset, step, tc, rank).to(device)
+                lr = _lr_at(step, tc)
+                for o in optimizers.values():
+                    for g in o.param_groups:
+                        g["lr"] = lr
+                loss, logs = objective.loss(batch, step, wrapped)
+                if not torch.isfinite(loss):
+                    raise TrainingError(f"loss became {float(loss)} at step {step} ({logs}); "
+                                        f"resume from the last checkpoint with a lower --lr")
+                optimizers["net"].zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizers["net"].step()
+                d_loss = objective.disc_loss(step)
+                if d_loss is not None:
+                    optimizers["disc"].zero_grad(set_to_none=True)
+                    d_loss.backward()
+                    optimizers["disc"].step()
+                    logs["disc"] = float(d_loss)
+                objective.after_step(step, batch)
+                with torch.no_grad():
+                    decay = min(tc.ema_decay, (1 + step) / (10 + step))
+                    for k, v in net.state_dict().items():
+                        if v.dtype.is_floating_point:
+                            ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
+                        else:
+                            ema[k].copy_(v)
+                step += 1
+                last_log = logs
+                rate = (step - first_step) / max(1e-9, time.time() - start)
+                text = " ".join(f"{k}={v:.4g}" for k, v in logs.items())
+                progress.update(task, completed=step, it_s=rate, logs=text)
+                if not console.is_terminal and (step % 25 == 0 or step == first_step + 1):
+                    log(f"step {step}/{tc.max_steps} {rate:.2f} it/s lr={lr:.2e} {text}", highlight=False)
+                if rank == 0 and (step % tc.ckpt_every == 0 or step == tc.max_steps):
+                    _save(objective, ema, step, tc, optimizers, extra())
+        except KeyboardInterrupt:
+            log("interrupted: saving a checkpoint")
+            if rank == 0:
+                _save(objective, ema, step, tc, optimizers, extra())
+            raise
+    if rank == 0 and (step % tc.ckpt_every != 0 and step != tc.max_steps or not (out / "config.json").exists()):
+        _save(objective, ema, step, tc, optimizers, extra())
+    if world > 1:
+        dist.barrier()
+    log(f"done: step {step}, last losses " + " ".join(f"{k}={v:.4g}" for k, v in last_log.items()))
+    return out

