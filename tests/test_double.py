@@ -27,7 +27,7 @@ def tiny_weights(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)
     vq, unet = VQGAN(TINY.vqgan), UNet(TINY.unet)
-    for p in list(unet.conv_out.parameters()) + list(vq.decoder.levels[0].head.parameters()):
+    for p in list(unet.conv_out.parameters()) + list(vq.decoder.levels[0].head.parameters()) + list(vq.decoder.head.parameters()):
         torch.nn.init.normal_(p, std=0.05)
     checkpoint.save_autoencoder(root / "ae", TINY.vqgan, vq.state_dict(), {"step": 0})
     checkpoint.save_interpolator(root / "m", TINY, unet.state_dict(), root / "ae", {"step": 0})

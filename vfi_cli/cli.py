@@ -79,6 +79,7 @@ def double(
     lossless: bool = typer.Option(False, help="Bit-exact originals (FFV1 in .mkv, x264 qp 0 4:4:4 otherwise)."),
     overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    stats_json: Optional[Path] = typer.Option(None, help="Also write the run's counts and per-stage times as JSON."),
 ):
     """Double (or 2^K-multiply) the frame rate of INPUT into OUTPUT."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -106,11 +107,64 @@ def double(
             progress.update(task, completed=done, total=total, fps=fps)
 
         s = double_frame_rate(input, output, interp, opts, on_progress=on_progress)
+    if stats_json is not None:
+        import dataclasses
+        import json
+
+        stats_json.write_text(json.dumps({**dataclasses.asdict(s), "sampler": interp.sampler_name,
+                                          "steps": interp.steps, "device": str(interp.device)}, indent=1))
     extra = f", {s.corrupt_packets} corrupt packets skipped" if s.corrupt_packets else ""
     err.print(f"{input.name} -> {output.name}: {s.frames_in} -> {s.frames_out} frames, "
               f"{s.synthesized} synthesized ({interp.describe()}), {s.cuts} scene cuts and "
               f"{s.duplicates} repeated frames copied{extra}, {s.seconds:.1f} s "
               f"({s.frames_in / max(s.seconds, 1e-9):.2f} input frames/s)", highlight=False, soft_wrap=True)
+
+
+@app.command("eval")
+@handles_errors
+def eval_(
+    paths: List[Path] = typer.Argument(..., help="Videos, folders of videos, or Vimeo-90k triplet folders."),
+    weights: Optional[Path] = typer.Option(None, help="Model directory (default: the shipped weights)."),
+    method: Method = typer.Option(Method.model, help="model, or a baseline through the same code path."),
+    steps: Optional[int] = typer.Option(None, min=1, help="Sampler steps (default: the model's)."),
+    sampler: Optional[Sampler] = typer.Option(None, help="Diffusion sampler (default: the model's)."),
+    seed: int = typer.Option(0),
+    batch_size: int = typer.Option(4, min=1),
+    max_pairs: Optional[int] = typer.Option(None, min=1, help="At most this many triplets per clip."),
+    fid: bool = typer.Option(False, "--fid", help='Add FID (needs pip install "vfi[fid]").'),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number and its provenance here."),
+    save_examples: Optional[Path] = typer.Option(None, help="Write PNG strips x0|pred|truth|x2|error here."),
+    device: Device = typer.Option(Device.auto),
+):
+    """Score interpolated middle frames against the truth: PSNR, SSIM, colour bias, FID."""
+    import json
+
+    from rich.console import Console
+
+    from vfi_cli import evaluate as ev
+
+    provenance: dict = {"method": method.value, "max_pairs": max_pairs, "batch_size": batch_size}
+    if method is Method.model:
+        from vfi_cli.interpolator import Interpolator
+
+        interp = Interpolator.load(weights, device=device.value, steps=steps,
+                                   sampler=sampler.value if sampler else None, seed=seed)
+        fn = interp.interpolate_pairs
+        provenance.update(weights=str(weights or "default"), weights_sha256=interp.sha256,
+                          sampler=interp.sampler_name, steps=interp.steps, seed=seed, device=str(interp.device))
+    else:
+        fn = ev.BASELINES[method.value]
+    from vfi_cli.interpolator import resolve_device
+
+    fid_device = str(resolve_device(device.value))
+    result = ev.evaluate([Path(p) for p in paths], fn, batch_size=batch_size, max_pairs=max_pairs, fid=fid,
+                         save_examples=save_examples, fid_device=fid_device)
+    Console().print(ev.render_table(result, title=f"vfi eval: {method.value}"))
+    if json_out is not None:
+        try:
+            json_out.write_text(json.dumps(ev.result_to_json(result, provenance), indent=1, allow_nan=False))
+        except OSError as e:
+            _fail(f"cannot write {json_out}: {e.strerror}")
 
 
 def _train(kind: str, data: List[str], out: Path, **kw) -> None:

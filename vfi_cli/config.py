@@ -16,25 +16,27 @@ class VQGANConfig:
 
     in_channels: int = 3
     ch: int = 32  # base width of the encoder / latent decoder path
-    ch_mult: tuple[int, ...] = (1, 2, 2, 4)  # one entry per scale; f = 2 ** (len - 1)
+    ch_mult: tuple[int, ...] = (1, 2, 4)  # one entry per scale after the stride-2 stem
     num_res_blocks: int = 1  # ResBlocks per encoder scale
     embed_dim: int = 4  # latent channels (what the diffusion model sees)
     n_embed: int = 1024  # codebook size
     beta: float = 0.25  # commitment weight
-    # neighbour feature pyramid: channels at scales 1, 1/2, 1/4, ... ; its length sets
-    # the coarsest flow level (5 levels -> 1/16), which must be at least as coarse as f
-    pyramid_ch: tuple[int, ...] = (16, 24, 32, 48, 64)
-    flow_ch: tuple[int, ...] = (16, 24, 32, 64, 96)  # width of the flow estimator per scale
+    # neighbour feature pyramid and flow estimator: channels at scales 1/2, 1/4, 1/8, ...;
+    # the length sets the coarsest flow level (4 levels -> 1/16). Flows are refined down to
+    # 1/2 resolution and upsampled; a light full-resolution head predicts the residual.
+    pyramid_ch: tuple[int, ...] = (24, 32, 48, 64)
+    flow_ch: tuple[int, ...] = (32, 48, 64, 96)
+    head_ch: int = 16  # width of the full-resolution residual head
 
     @property
     def factor(self) -> int:
-        """Spatial downsampling of the latent."""
-        return 2 ** (len(self.ch_mult) - 1)
+        """Spatial downsampling of the latent (stride-2 stem, then one halving per extra scale)."""
+        return 2 ** len(self.ch_mult)
 
     @property
     def stride(self) -> int:
         """Frame sizes are padded to a multiple of this."""
-        return max(self.factor, 2 ** (len(self.pyramid_ch) - 1))
+        return max(self.factor, 2 ** len(self.pyramid_ch))
 
 
 @dataclass(frozen=True)
@@ -76,19 +78,20 @@ class LDMConfig:
 PRESETS: dict[str, LDMConfig] = {
     # tests: runs in milliseconds on 32x32 frames
     "tiny": LDMConfig(
-        vqgan=VQGANConfig(ch=8, ch_mult=(1, 2, 2, 2), embed_dim=4, n_embed=64,
-                          pyramid_ch=(8, 8, 8, 8, 8), flow_ch=(8, 8, 8, 8, 8)),
+        vqgan=VQGANConfig(ch=8, ch_mult=(1, 2, 2), embed_dim=4, n_embed=64,
+                          pyramid_ch=(8, 8, 8, 8), flow_ch=(8, 8, 8, 8), head_ch=8),
         unet=UNetConfig(latent_channels=4, ch=16, ch_mult=(1, 2), attn_levels=(1,), num_heads=2),
         scheduler=SchedulerConfig(num_train_timesteps=50),
         default_steps=4,
     ),
     # the shipped default: trains on a 2-core CPU in hours
-    "small": LDMConfig(),
+    "small": LDMConfig(unet=UNetConfig(ch=32, ch_mult=(1, 2, 4), attn_levels=(2,), num_heads=4),
+                       default_steps=4),
     # a GPU model of the seed paper's size
     "base": LDMConfig(
-        vqgan=VQGANConfig(ch=128, ch_mult=(1, 2, 2, 4), num_res_blocks=2, embed_dim=4,
-                          n_embed=8192, pyramid_ch=(32, 64, 96, 128, 192),
-                          flow_ch=(32, 64, 96, 160, 256)),
+        vqgan=VQGANConfig(ch=128, ch_mult=(1, 2, 4), num_res_blocks=2, embed_dim=4,
+                          n_embed=8192, pyramid_ch=(64, 96, 128, 192),
+                          flow_ch=(64, 96, 160, 256), head_ch=32),
         unet=UNetConfig(latent_channels=4, ch=128, ch_mult=(1, 2, 3, 4), num_res_blocks=2,
                         attn_levels=(1, 2, 3), num_heads=8),
     ),

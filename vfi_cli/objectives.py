@@ -50,7 +50,7 @@ class VQGANObjective:
         total = rec
         if self.disc is not None and step >= self.tc.disc_start:
             g_loss = -self.disc(pred).mean()
-            last = self._core(net).decoder.levels[0].head.weight
+            last = self._core(net).decoder.head.net[-1].weight
             w = adaptive_gan_weight(rec, g_loss, last) * self.tc.disc_weight
             terms["gan"] = w * g_loss
             total = rec + terms["gan"]

@@ -15,7 +15,7 @@ class Encoder(nn.Module):
 
     def __init__(self, cfg: VQGANConfig):
         super().__init__()
-        self.conv_in = nn.Conv2d(cfg.in_channels, cfg.ch, 3, padding=1)
+        self.conv_in = nn.Conv2d(cfg.in_channels, cfg.ch, 4, stride=2, padding=1)  # stem: 1/2
         blocks: list[nn.Module] = []
         ch = cfg.ch
         for i, mult in enumerate(cfg.ch_mult):
@@ -76,14 +76,14 @@ class VectorQuantizer(nn.Module):
 
 
 class NeighbourPyramid(nn.Module):
-    """x [B, 3, H, W] -> features at scales 1, 1/2, ..., 1/2^(L-1) with pyramid_ch channels."""
+    """x [B, 3, H, W] -> features at scales 1/2, 1/4, ..., 1/2^L with pyramid_ch channels."""
 
     def __init__(self, cfg: VQGANConfig):
         super().__init__()
         levels = []
         prev = cfg.in_channels
-        for i, ch in enumerate(cfg.pyramid_ch):
-            levels.append(nn.Sequential(ConvAct(prev, ch, stride=1 if i == 0 else 2), ConvAct(ch, ch)))
+        for ch in cfg.pyramid_ch:
+            levels.append(nn.Sequential(ConvAct(prev, ch, stride=2), ConvAct(ch, ch)))
             prev = ch
         self.levels = nn.ModuleList(levels)
 
@@ -98,11 +98,11 @@ class NeighbourPyramid(nn.Module):
 class FlowLevel(nn.Module):
     """One coarse-to-fine step: refine flows (t->0, t->1), mask logit and a feature map."""
 
-    def __init__(self, in_ch: int, ch: int, extra_out: int):
+    def __init__(self, in_ch: int, ch: int):
         super().__init__()
         self.inp = ConvAct(in_ch, ch)
         self.body = nn.Sequential(ConvAct(ch, ch), ConvAct(ch, ch))
-        self.head = nn.Conv2d(ch, 5 + extra_out, 3, padding=1)
+        self.head = nn.Conv2d(ch, 5, 3, padding=1)
         nn.init.zeros_(self.head.weight)  # start as a plain blend: zero flow, mask 0.5
         nn.init.zeros_(self.head.bias)
 
@@ -112,9 +112,23 @@ class FlowLevel(nn.Module):
         return self.head(h), h
 
 
+class ResidualHead(nn.Module):
+    """Full resolution: [warped x0, warped x2, mask, upsampled features] -> RGB residual."""
+
+    def __init__(self, feat_ch: int, ch: int):
+        super().__init__()
+        self.net = nn.Sequential(ConvAct(7 + feat_ch, ch), ConvAct(ch, ch), nn.Conv2d(ch, 3, 3, padding=1))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 class InterpolationDecoder(nn.Module):
-    """G(zq1, x0, x2): per scale, warp both neighbours' features with the current flows, concat the
-    latent's features, refine; at full resolution out = m*warp(x0) + (1-m)*warp(x2) + residual."""
+    """G(zq1, x0, x2): per scale (1/2^L .. 1/2), warp both neighbours' features with the current
+    flows, concat the latent's features, refine flows and mask; then at full resolution
+    out = m*warp(x0) + (1-m)*warp(x2) + residual."""
 
     def __init__(self, cfg: VQGANConfig):
         super().__init__()
@@ -129,8 +143,9 @@ class InterpolationDecoder(nn.Module):
             in_ch = 2 * cfg.pyramid_ch[s] + max(4, cfg.flow_ch[s] // 2)
             if not coarsest:
                 in_ch += 5 + cfg.flow_ch[s + 1]  # flows, mask, upsampled features of the coarser level
-            levels.append(FlowLevel(in_ch, cfg.flow_ch[s], extra_out=3 if s == 0 else 0))
+            levels.append(FlowLevel(in_ch, cfg.flow_ch[s]))
         self.levels = nn.ModuleList(levels)
+        self.head = ResidualHead(cfg.flow_ch[0], cfg.head_ch)
 
     def forward(
         self, zq: torch.Tensor, feats0: list[torch.Tensor], feats2: list[torch.Tensor],
@@ -155,10 +170,12 @@ class InterpolationDecoder(nn.Module):
             out, feat = self.levels[s](inp)
             flow = out[:, :4] if flow is None else flow + out[:, :4]
             mask = out[:, 4:5] if mask is None else mask + out[:, 4:5]
-        residual = out[:, 5:8]
-        m = torch.sigmoid(mask)
+        size = x0.shape[-2:]
+        flow = 2.0 * resize_to(flow, size)  # [B, 4, H, W] pixels at full resolution
+        m = torch.sigmoid(resize_to(mask, size))
         warped0 = backward_warp(x0, flow[:, :2])
         warped2 = backward_warp(x2, flow[:, 2:4])
+        residual = self.head(torch.cat([warped0, warped2, m, resize_to(feat, size)], dim=1))
         pred = m * warped0 + (1.0 - m) * warped2 + residual  # [B, 3, H, W]
         if return_aux:
             return pred, {"flow": flow, "mask": m, "residual": residual}

@@ -6,7 +6,7 @@
 set -euo pipefail
 DATA=${1:-../shared/data/videos}
 RUN=${2:-runs/default}
-VQ_STEPS=${VQ_STEPS:-2400}
+VQ_STEPS=${VQ_STEPS:-4000}
 LDM_STEPS=${LDM_STEPS:-2000}
 train=()
 for f in "$DATA"/*; do

@@ -1,0 +1,104 @@
+"""`vfi train-vqgan` / `vfi train-ldm`: loadable outputs, exact resume, clear errors, torchrun DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from clips import make_clip
+from vfi_cli import checkpoint
+from vfi_cli.cli import app
+
+runner = CliRunner()
+COMMON = ["--preset", "tiny", "--batch-size", "2", "--crop", "32"]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("data") / "clip.mkv", n_frames=12, width=48, height=40)
+
+
+@pytest.fixture(scope="module")
+def autoencoder(tmp_path_factory, clip) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "ae"
+    res = run("train-vqgan", "--data", clip, "--out", out, "--max-steps", "3", "--ckpt-every", "2", *COMMON)
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_train_vqgan_writes_a_loadable_autoencoder(autoencoder):
+    model, data = checkpoint.load_autoencoder(autoencoder)
+    assert data["kind"] == "vqgan" and data["step"] == 3
+    assert data["training"]["crop"] == 32
+    assert (autoencoder / "trainer_state.pt").exists()
+
+
+def test_train_ldm_writes_a_complete_model_dir_usable_by_double(tmp_path, clip, autoencoder):
+    out = tmp_path / "m"
+    res = run("train-ldm", "--data", clip, "--vqgan", autoencoder, "--out", out, "--max-steps", "3", *COMMON)
+    assert res.exit_code == 0, res.output
+    cfg, _, _, data = checkpoint.load_interpolator(out)
+    assert data["step"] == 3 and data["latent_scale"] > 0
+    assert cfg.latent_scale == data["latent_scale"]
+    res = run("double", clip, tmp_path / "o.mkv", "--weights", out, "-q")
+    assert res.exit_code == 0, res.output
+
+
+def test_resume_continues_exactly(tmp_path, clip):
+    straight, resumed = tmp_path / "a", tmp_path / "b"
+    assert run("train-vqgan", "--data", clip, "--out", straight, "--max-steps", "4", *COMMON).exit_code == 0
+    # interrupted after 2 steps (the warm-up LR does not depend on --max-steps), then resumed
+    assert run("train-vqgan", "--data", clip, "--out", resumed, "--max-steps", "2", *COMMON).exit_code == 0
+    res = run("train-vqgan", "--data", clip, "--out", resumed, "--max-steps", "4", *COMMON)
+    assert res.exit_code == 0 and "resumed" in res.output and "at step 2" in res.output
+    a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((resumed / "config.json").read_text())["step"] == 4
+
+
+def test_train_errors(tmp_path, clip, autoencoder):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    short = make_clip(tmp_path / "short.mkv", n_frames=2)
+    cases = [
+        (["train-vqgan", "--data", empty, "--out", tmp_path / "o1"], "no videos"),
+        (["train-vqgan", "--data", short, "--out", tmp_path / "o2"], "at least 3"),
+        (["train-vqgan", "--data", clip, "--out", tmp_path / "o3", "--crop", "64"], "crop 64 larger"),
+        (["train-ldm", "--data", clip, "--vqgan", tmp_path / "o4", "--out", tmp_path / "o5"], "--vqgan"),
+        (["train-ldm", "--data", clip, "--vqgan", clip, "--out", tmp_path / "o6"], "--vqgan"),
+        (["train-vqgan", "--data", clip, "--out", tmp_path / "o7", "--preset", "huge"], "unknown preset"),
+    ]
+    for args, needle in cases:
+        res = run(*args, "--max-steps", "1") if "--crop" in args else run(*args, "--max-steps", "1", "--crop", "32")
+        assert res.exit_code == 1, (args, res.output)
+        assert needle in res.output and "Traceback" not in res.output, (args, res.output)
+    # an interpolator dir is not an autoencoder
+    ldm = tmp_path / "ldm"
+    assert run("train-ldm", "--data", clip, "--vqgan", autoencoder, "--out", ldm, "--max-steps", "1", *COMMON).exit_code == 0
+    res = run("train-ldm", "--data", clip, "--vqgan", ldm, "--out", tmp_path / "o8", "--max-steps", "1", *COMMON)
+    assert res.exit_code == 1 and "expected 'vqgan'" in res.output
+
+
+def test_torchrun_two_processes_write_one_checkpoint(tmp_path, clip):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           "-m", "vfi_cli", "train-vqgan", "--data", str(clip), "--out", str(out), "--max-steps", "2", *COMMON]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    _, data = checkpoint.load_autoencoder(out)
+    assert data["step"] == 2
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "trainer_state.pt"]
