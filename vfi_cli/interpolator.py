@@ -15,7 +15,17 @@ from vfi_cli.errors import VfiError, WeightsError
 from vfi_cli.frames import crop_to, pad_to_multiple, to_tensor, to_uint8
 from vfi_cli.schedulers import SAMPLERS, make_sampler
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default"
+def _default_weights() -> Path:
+    """The shipped model: inside an installed wheel (vfi_cli/weights/default, mapped from the
+    repository's weights/), else in the checkout of an editable install (weights/default)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "weights" / "default", here.parent / "weights" / "default"):
+        if (candidate / checkpoint.CONFIG).is_file():
+            return candidate
+    return here / "weights" / "default"
+
+
+DEFAULT_WEIGHTS = _default_weights()
 
 
 def resolve_device(name: str) -> torch.device:

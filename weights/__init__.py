@@ -1,0 +1,1 @@
+"""The shipped model directory (weights/default) and its recipe; data only."""
