@@ -42,6 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from vfi_cli import evaluate as ev  # noqa: E402
+from vfi_cli import report  # noqa: E402
 from vfi_cli.video import SWS_FLAGS  # noqa: E402  the RGB conversion FrameReader uses
 
 MINTERPOLATE = "mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1"
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--methods", default="blend,repeat,minterpolate")
     args = ap.parse_args(argv)
     console = Console()
-    report = {}
+    doc = {}
     for name in args.methods.split(","):
         if name == "minterpolate":
             predict = minterpolate_predictor()
@@ -172,10 +173,10 @@ def main(argv: list[str] | None = None) -> None:
                 return method(np.stack([t.x0 for t in batch]), np.stack([t.x2 for t in batch]))
 
         res = ev.evaluate_with(args.paths, predict, max_pairs=args.max_pairs)
-        console.print(ev.render_table(res, title=name))
-        report[name] = ev.result_to_json(res, {"method": name, "settings": {"max_pairs": args.max_pairs}})
+        console.print(report.render_table(res, title=name))
+        doc[name] = report.result_to_json(res, {"method": name, "settings": {"max_pairs": args.max_pairs}})
     if args.json:
-        args.json.write_text(json.dumps(report, indent=1, allow_nan=False))
+        args.json.write_text(json.dumps(doc, indent=1, allow_nan=False))
 
 
 if __name__ == "__main__":

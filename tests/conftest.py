@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 from clips import make_clip
 
@@ -22,3 +23,22 @@ def tmp_clip(tmp_path: Path) -> Callable[..., Path]:
         return make_clip(tmp_path / name, **kwargs)
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A complete model directory with random weights (non-zero denoiser output)."""
+    from vfi_cli import checkpoint
+    from vfi_cli.config import preset
+    from vfi_cli.unet import UNet
+    from vfi_cli.vqgan import VQGAN
+
+    tiny = preset("tiny")
+    root = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    vq, unet = VQGAN(tiny.vqgan), UNet(tiny.unet)
+    for p in list(unet.conv_out.parameters()) + list(vq.decoder.levels[0].head.parameters()) + list(vq.decoder.head.parameters()):
+        torch.nn.init.normal_(p, std=0.05)
+    checkpoint.save_autoencoder(root / "ae", tiny.vqgan, vq.state_dict(), {"step": 0})
+    checkpoint.save_interpolator(root / "m", tiny, unet.state_dict(), root / "ae", {"step": 0})
+    return root / "m"

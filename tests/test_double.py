@@ -6,32 +6,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 from typer.testing import CliRunner
 
 from clips import clip_facts, make_clip, read_all_frames
-from vfi_cli import checkpoint
 from vfi_cli.cli import app
-from vfi_cli.config import preset
-from vfi_cli.unet import UNet
-from vfi_cli.vqgan import VQGAN
 
 runner = CliRunner()
-TINY = preset("tiny")
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    """A complete model directory with random weights (non-zero denoiser output)."""
-    root = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(0)
-    vq, unet = VQGAN(TINY.vqgan), UNet(TINY.unet)
-    for p in list(unet.conv_out.parameters()) + list(vq.decoder.levels[0].head.parameters()) + list(vq.decoder.head.parameters()):
-        torch.nn.init.normal_(p, std=0.05)
-    checkpoint.save_autoencoder(root / "ae", TINY.vqgan, vq.state_dict(), {"step": 0})
-    checkpoint.save_interpolator(root / "m", TINY, unet.state_dict(), root / "ae", {"step": 0})
-    return root / "m"
 
 
 def run(*args: str):

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from clips import make_clip, pattern_frame
 from vfi_cli import evaluate as ev
+from vfi_cli import report
 from vfi_cli import frames as fr
 from vfi_cli.errors import DataError, InputError, MissingDependencyError
 
@@ -207,10 +208,10 @@ def test_table_and_json(tmp_path: Path) -> None:
     b = make_clip(tmp_path / "b.mkv", n_frames=5, fps=Fraction(30000, 1001))
     res = ev.evaluate([a, b], ev.blend)
     console = Console(file=io.StringIO(), width=140)
-    console.print(ev.render_table(res))
+    console.print(report.render_table(res))
     text = console.file.getvalue()
     assert "pooled" in text and "cut/dup" in text and f"{20 * math.log10(255 / OFFSET):.2f}" in text
-    doc = ev.result_to_json(res, {"method": "blend", "weights_sha256": None, "settings": {"batch_size": 4}})
+    doc = report.result_to_json(res, {"method": "blend", "weights_sha256": None, "settings": {"batch_size": 4}})
     doc = json.loads(json.dumps(doc, allow_nan=False))  # plain JSON, no NaN
     assert doc["pooled"]["evaluated"] == 4
     assert doc["clips"][0]["frames"]["index"] == [1, 3]

@@ -142,6 +142,7 @@ def eval_(
     from rich.console import Console
 
     from vfi_cli import evaluate as ev
+    from vfi_cli import report
 
     provenance: dict = {"method": method.value, "max_pairs": max_pairs, "batch_size": batch_size}
     if method is Method.model:
@@ -159,10 +160,10 @@ def eval_(
     fid_device = str(resolve_device(device.value))
     result = ev.evaluate([Path(p) for p in paths], fn, batch_size=batch_size, max_pairs=max_pairs, fid=fid,
                          save_examples=save_examples, fid_device=fid_device)
-    Console().print(ev.render_table(result, title=f"vfi eval: {method.value}"))
+    Console().print(report.render_table(result, title=f"vfi eval: {method.value}"))
     if json_out is not None:
         try:
-            json_out.write_text(json.dumps(ev.result_to_json(result, provenance), indent=1, allow_nan=False))
+            json_out.write_text(json.dumps(report.result_to_json(result, provenance), indent=1, allow_nan=False))
         except OSError as e:
             _fail(f"cannot write {json_out}: {e.strerror}")
 

