@@ -102,3 +102,18 @@ def test_torchrun_two_processes_write_one_checkpoint(tmp_path, clip):
     _, data = checkpoint.load_autoencoder(out)
     assert data["step"] == 2
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "trainer_state.pt"]
+
+
+def test_nan_loss_is_reported_and_stops(tmp_path, clip, monkeypatch):
+    from vfi_cli import objectives
+
+    real = objectives.VQGANObjective.loss
+
+    def poisoned(self, batch, step, net):
+        loss, logs = real(self, batch, step, net)
+        return loss * float("nan") if step == 1 else loss, logs
+
+    monkeypatch.setattr(objectives.VQGANObjective, "loss", poisoned)
+    res = run("train-vqgan", "--data", clip, "--out", tmp_path / "n", "--max-steps", "3", *COMMON)
+    assert res.exit_code == 1
+    assert "loss became nan at step 1" in res.output and "lower --lr" in res.output

@@ -184,7 +184,7 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
                         g["lr"] = lr
                 loss, logs = objective.loss(batch, step, wrapped)
                 if not torch.isfinite(loss):
-                    raise TrainingError(f"loss became {float(loss)} at step {step} ({logs}); "
+                    raise TrainingError(f"loss became {loss.item()} at step {step} ({logs}); "
                                         f"resume from the last checkpoint with a lower --lr")
                 optimizers["net"].zero_grad(set_to_none=True)
                 loss.backward()
