@@ -148,3 +148,10 @@ def test_double_without_default_weights_says_how(tmp_path, monkeypatch):
 def test_usage_error_exit_code(tmp_path):
     assert run("double").exit_code == 2
     assert run("double", "a.mp4", "b.mp4", "--times", "9").exit_code == 2
+
+
+def test_double_keeps_rotation_tag(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "in.mp4", n_frames=5, rotation=90)
+    out = tmp_path / "out.mp4"
+    assert run("double", src, out, "--weights", tiny_weights, "-q").exit_code == 0
+    assert clip_facts(src).rotation == clip_facts(out).rotation != 0
