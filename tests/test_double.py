@@ -155,3 +155,26 @@ def test_double_keeps_rotation_tag(tmp_path, tiny_weights):
     out = tmp_path / "out.mp4"
     assert run("double", src, out, "--weights", tiny_weights, "-q").exit_code == 0
     assert clip_facts(src).rotation == clip_facts(out).rotation != 0
+
+
+def test_ddpm_output_does_not_depend_on_batch_size(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "in.mkv", n_frames=6, width=32, height=32)
+    outs = []
+    for bs in ("1", "4"):
+        out = tmp_path / f"o{bs}.mkv"
+        res = run("double", src, out, "--weights", tiny_weights, "--lossless", "-q", "--sampler", "ddpm",
+                  "--steps", "3", "--batch-size", bs, "--seed", "7")
+        assert res.exit_code == 0, res.output
+        outs.append(read_all_frames(out))
+    assert all(np.array_equal(x, y) for x, y in zip(*outs))
+
+
+def test_messages_keep_brackets_and_bad_options_are_one_line(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "in.mkv", n_frames=4)
+    res = run("double", tmp_path / "clip[b].mp4", tmp_path / "o.mp4", "--weights", tiny_weights)
+    assert res.exit_code == 1 and "clip[b].mp4" in res.output
+    res = run("double", src, tmp_path / "o.mp4", "--weights", tiny_weights, "--precision", "fp16", "--device", "cpu")
+    assert res.exit_code == 1 and "needs a CUDA device" in res.output
+    res = run("double", src, tmp_path / "o.mp4", "--weights", tiny_weights, "--stats-json", tmp_path / "no" / "s.json")
+    assert res.exit_code == 1 and "does not exist" in res.output
+    assert not (tmp_path / "o.mp4").exists()

@@ -11,17 +11,28 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from vfi_cli.errors import VfiError
+from vfi_cli.frames import CUT_THRESHOLD
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Double a video's frame rate with a latent diffusion interpolator.")
+                  rich_markup_mode=None, help="Double a video's frame rate with a latent diffusion interpolator.")
 err = Console(stderr=True)
 
 
+def say(message: str) -> None:
+    """One plain line on stderr (paths may contain [brackets]: no markup)."""
+    err.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, MemoryError) or "out of memory" in str(e) or "can't allocate memory" in str(e)
 
 
 def handles_errors(fn):
@@ -35,8 +46,13 @@ def handles_errors(fn):
             _fail(str(e), e.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
-        except MemoryError:
-            _fail("out of memory: lower --batch-size (or --tile for large frames)")
+        except (MemoryError, RuntimeError) as e:
+            if not _is_oom(e):
+                raise
+            _fail("out of memory: lower --batch-size")
+        except OSError as e:
+            where = f"{e.filename}: " if e.filename else ""
+            _fail(f"{where}{e.strerror or e}")
 
     return wrapper
 
@@ -68,15 +84,15 @@ def double(
     times: int = typer.Option(1, min=1, max=4, help="Multiply the frame rate by 2**TIMES."),
     steps: Optional[int] = typer.Option(None, min=1, help="Sampler steps (default: the model's)."),
     sampler: Optional[Sampler] = typer.Option(None, help="Diffusion sampler (default: the model's)."),
-    seed: int = typer.Option(0, help="Noise seed: the same seed gives the same output."),
+    seed: int = typer.Option(0, min=0, help="Noise seed: the same seed gives the same output."),
     batch_size: int = typer.Option(4, min=1, help="Frame pairs per model call."),
     device: Device = typer.Option(Device.auto, help="Where the model runs."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16 | fp16 (half precision on CUDA only)."),
-    scene_threshold: float = typer.Option(18.0, min=0.0, help="Scene-cut gate: mean luma change in levels."),
+    scene_threshold: float = typer.Option(CUT_THRESHOLD, min=0.0, help="Scene-cut gate: mean luma change in levels."),
     codec: Optional[str] = typer.Option(None, help="Video encoder (default by extension, e.g. libx264)."),
     crf: int = typer.Option(17, min=0, max=63, help="Constant rate factor (lower = better)."),
     preset: str = typer.Option("medium", help="Encoder preset (x264/x265)."),
-    lossless: bool = typer.Option(False, help="Bit-exact originals (FFV1 in .mkv, x264 qp 0 4:4:4 otherwise)."),
+    lossless: bool = typer.Option(False, help="Bit-exact originals (FFV1 in .mkv, x264rgb qp 0 in .mp4/.mov, lossless VP9 in .webm)."),
     overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     stats_json: Optional[Path] = typer.Option(None, help="Also write the run's counts and per-stage times as JSON."),
@@ -91,6 +107,8 @@ def double(
     if precision not in ("auto", "fp32", "bf16", "fp16"):
         _fail(f"--precision must be auto, fp32, bf16 or fp16, not {precision!r}", 2)
     check_paths(input, output, overwrite)
+    if stats_json is not None and not stats_json.parent.is_dir():
+        _fail(f"--stats-json: directory {stats_json.parent} does not exist")
     interp = Interpolator.load(weights, device=device.value, steps=steps,
                                sampler=sampler.value if sampler else None, seed=seed, precision=precision)
     opts = DoubleOptions(times=times, batch_size=batch_size, scene_threshold=scene_threshold, codec=codec,
@@ -114,10 +132,10 @@ def double(
         stats_json.write_text(json.dumps({**dataclasses.asdict(s), "sampler": interp.sampler_name,
                                           "steps": interp.steps, "device": str(interp.device)}, indent=1))
     extra = f", {s.corrupt_packets} corrupt packets skipped" if s.corrupt_packets else ""
-    err.print(f"{input.name} -> {output.name}: {s.frames_in} -> {s.frames_out} frames, "
-              f"{s.synthesized} synthesized ({interp.describe()}), {s.cuts} scene cuts and "
-              f"{s.duplicates} repeated frames copied{extra}, {s.seconds:.1f} s "
-              f"({s.frames_in / max(s.seconds, 1e-9):.2f} input frames/s)", highlight=False, soft_wrap=True)
+    say(f"{input.name} -> {output.name}: {s.frames_in} -> {s.frames_out} frames, "
+        f"{s.synthesized} synthesized ({interp.describe()}), {s.cuts} scene cuts and "
+        f"{s.duplicates} repeated frames copied{extra}, {s.seconds:.1f} s "
+        f"({s.frames_in / max(s.seconds, 1e-9):.2f} input frames/s)")
 
 
 @app.command("eval")
@@ -128,10 +146,10 @@ def eval_(
     method: Method = typer.Option(Method.model, help="model, or a baseline through the same code path."),
     steps: Optional[int] = typer.Option(None, min=1, help="Sampler steps (default: the model's)."),
     sampler: Optional[Sampler] = typer.Option(None, help="Diffusion sampler (default: the model's)."),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, min=0),
     batch_size: int = typer.Option(4, min=1),
     max_pairs: Optional[int] = typer.Option(None, min=1, help="At most this many triplets per clip."),
-    fid: bool = typer.Option(False, "--fid", help='Add FID (needs pip install "vfi[fid]").'),
+    fid: bool = typer.Option(False, "--fid", help='Add FID (needs: pip install "vfi[fid]").'),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number and its provenance here."),
     save_examples: Optional[Path] = typer.Option(None, help="Write PNG strips x0|pred|truth|x2|error here."),
     device: Device = typer.Option(Device.auto),
@@ -150,7 +168,12 @@ def eval_(
 
         interp = Interpolator.load(weights, device=device.value, steps=steps,
                                    sampler=sampler.value if sampler else None, seed=seed)
-        fn = interp.interpolate_pairs
+        done = [0]  # pairs so far: a running index keys the noise, so --batch-size changes nothing
+
+        def fn(a, b):
+            out = interp.interpolate_pairs(a, b, first_key=done[0])
+            done[0] += len(a)
+            return out
         provenance.update(weights=str(weights or "default"), weights_sha256=interp.sha256,
                           sampler=interp.sampler_name, steps=interp.steps, seed=seed, device=str(interp.device))
     else:

@@ -76,6 +76,8 @@ class Interpolator:
         self.sha256 = sha256
         if precision == "auto":
             precision = "bf16" if device.type == "cuda" else "fp32"
+        if precision != "fp32" and device.type != "cuda":
+            raise VfiError(f"--precision {precision} needs a CUDA device; on {device.type} use fp32")
         self.autocast_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
         if device.type == "cpu":
             self.vqgan.to(memory_format=torch.channels_last)
@@ -117,26 +119,24 @@ class Interpolator:
             feats = self.vqgan.features(x)
         return Encoded(x, z, feats, hw)
 
-    def _noise(self, shape: tuple[int, ...], keys: list[int]) -> torch.Tensor:
-        """Initial noise per pair, from (seed, pair key): the result does not depend on batching."""
-        out = []
-        for key in keys:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + key)
-            out.append(torch.randn(shape, generator=g))
-        return torch.stack(out).to(self.device)
+    def _generators(self, keys: list[int]) -> list[torch.Generator]:
+        """One CPU generator per pair, seeded from (seed, pair key): results do not depend on batching."""
+        return [torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, key]).generate_state(1)[0]))
+                for key in keys]
 
     @torch.inference_mode()
     def sample_latent(self, z0: torch.Tensor, z2: torch.Tensor, keys: list[int]) -> torch.Tensor:
         """Middle latents [B, E, h, w] (scaled) given the neighbours' scaled latents."""
         sampler = make_sampler(self.sampler_name, self.cfg.scheduler)
         sampler.set_timesteps(self.steps)
-        g = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + (keys[0] if keys else 0))
-        x = self._noise(tuple(z0.shape[1:]), keys) * sampler.init_noise_sigma
+        gens = self._generators(keys)
+        x = torch.stack([torch.randn(tuple(z0.shape[1:]), generator=g) for g in gens]).to(self.device)
+        x = x * sampler.init_noise_sigma
         for t in sampler.timesteps:
             tt = torch.full((x.shape[0],), int(t), device=self.device, dtype=torch.long)
             with self._autocast():
                 out = self.unet(z0, x, z2, tt).float()
-            x = sampler.step(out, int(t), x, generator=g)
+            x = sampler.step(out, int(t), x, generator=gens)
         return x
 
     @torch.inference_mode()

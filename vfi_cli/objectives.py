@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -74,6 +75,8 @@ class VQGANObjective:
         if step > 0 and step % 200 == 0 and step < self.tc.max_steps // 2:
             with torch.no_grad():
                 self.net.quantizer.revive_dead_codes(self.net.encoder(batch[:, 1].to(self.device)))
+            if dist.is_available() and dist.is_initialized():  # every rank keeps rank 0's codebook
+                dist.broadcast(self.net.quantizer.codebook.weight.data, src=0)
 
     def save(self, out: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         checkpoint.save_autoencoder(out, self.cfg.vqgan, state, meta)
@@ -95,6 +98,10 @@ class LDMObjective:
         self.vqgan.requires_grad_(False).to(device)
         unet_cfg = replace(cfg.unet, latent_channels=self.vqgan.cfg.embed_dim)
         self.cfg = replace(cfg, vqgan=self.vqgan.cfg, unet=unet_cfg)
+        multiple = self.vqgan.cfg.factor * 2 ** (len(unet_cfg.ch_mult) - 1)
+        if tc.crop % multiple:
+            raise DataError(f"--crop {tc.crop} must be a multiple of {multiple} for this autoencoder and U-Net "
+                            f"(e.g. {max(multiple, tc.crop // multiple * multiple)})")
         self.net = UNet(unet_cfg).to(device)
         self.schedule = NoiseSchedule(self.cfg.scheduler)
 

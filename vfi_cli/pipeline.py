@@ -83,8 +83,9 @@ class _BackgroundWriter:
 class _Doubler:
     """Per-level state: synthesizes middles for consecutive frames, encoding each frame once."""
 
-    def __init__(self, interp: Interpolator, opts: DoubleOptions, summary: DoubleSummary):
+    def __init__(self, interp: Interpolator, opts: DoubleOptions, summary: DoubleSummary, batch: int):
         self.interp, self.opts, self.summary = interp, opts, summary
+        self.batch = batch  # most pairs per model call (bounds memory at every level)
         self.pair_key = [0] * opts.times  # global pair counter per level (noise seeds)
         self.timings = summary.stage_seconds
 
@@ -99,28 +100,38 @@ class _Doubler:
         dup = duplicate_pairs(thumbs, tolerance=DUPLICATE_TOLERANCE)  # [N-1]
         cut = scene_cuts(stack, threshold=self.opts.scene_threshold, thumbs=thumbs) & ~dup
         self._time("scene check", t0)
-        self.summary.duplicates += int(dup.sum())
-        self.summary.cuts += int(cut.sum())
+        if level == 0:  # deeper levels only re-find the copies made here
+            self.summary.duplicates += int(dup.sum())
+            self.summary.cuts += int(cut.sum())
         need = np.flatnonzero(~dup & ~cut)
         out = [frames[i].copy() for i in range(len(frames) - 1)]  # copies of the earlier frame
-        keys = [self.pair_key[level] + int(i) for i in need]
+        keys = [(level << 40) + self.pair_key[level] + int(i) for i in need]  # distinct noise per level
         self.pair_key[level] += len(frames) - 1
         if len(need) == 0:
             return out, None
-        t0 = time.perf_counter()
-        if carry is not None:
-            codes = Encoded.cat([carry, self.interp.encode(stack[1:])])
-        else:
-            codes = self.interp.encode(stack)
-        self._time("encode latents", t0)
-        t0 = time.perf_counter()
-        idx = torch_index(need)
-        mids = self.interp.middles(codes.select(idx), codes.select(idx + 1), keys)
-        self._time("sample + decode", t0)
-        for j, i in enumerate(need):
-            out[i] = mids[j]
+        last = None
+        for lo in range(0, len(frames) - 1, self.batch):  # at most self.batch pairs per call
+            hi = min(lo + self.batch, len(frames) - 1)
+            part = need[(need >= lo) & (need < hi)]
+            if len(part) == 0:
+                continue
+            t0 = time.perf_counter()
+            if lo == 0 and carry is not None:
+                codes = Encoded.cat([carry, self.interp.encode(stack[1:hi + 1])])
+            else:
+                codes = self.interp.encode(stack[lo:hi + 1])
+            self._time("encode latents", t0)
+            t0 = time.perf_counter()
+            idx = torch_index(part - lo)
+            mids = self.interp.middles(codes.select(idx), codes.select(idx + 1),
+                                       [keys[int(np.searchsorted(need, i))] for i in part])
+            self._time("sample + decode", t0)
+            for j, i in enumerate(part):
+                out[i] = mids[j]
+            if hi == len(frames) - 1:
+                last = codes.select(slice(len(codes) - 1, len(codes)))
         self.summary.synthesized += len(need)
-        return out, codes.select(slice(len(frames) - 1, len(frames)))
+        return out, last
 
     def expand(self, frames: list[np.ndarray], times: list[float], carry: Encoded | None):
         """Apply all levels to a chunk: returns frames/times with 2^K - 1 new ones per gap."""
@@ -151,13 +162,14 @@ def double_frame_rate(input: Path, output: Path, interp: Interpolator, opts: Dou
     factor = 2 ** opts.times
     rate = Fraction(info.frame_rate) * factor
     summary = DoubleSummary()
-    doubler = _Doubler(interp, opts, summary)
+
     writer = VideoWriter(output, info.width, info.height, rate, codec=opts.codec, crf=opts.crf,
                          preset=opts.preset, lossless=opts.lossless,
                          audio_from=Path(input) if info.has_audio else None, like=info,
                          overwrite=opts.overwrite)
     step = 1.0 / float(rate)
     batch = max(1, min(opts.batch_size, opts.max_batch_pixels // max(1, info.width * info.height)))
+    doubler = _Doubler(interp, opts, summary, batch)
     with writer, FrameReader(input) as reader:
         out = _BackgroundWriter(writer)
         try:

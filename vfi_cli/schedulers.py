@@ -88,8 +88,14 @@ class NoiseSchedule:
         return x0, eps
 
 
-def _noise_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Standard normal noise shaped like x, drawn on the generator's device (reproducible across devices)."""
+def _noise_like(x: torch.Tensor, generator) -> torch.Tensor:
+    """Standard normal noise shaped like x, drawn on the generator's device (reproducible across devices).
+
+    generator: None, a torch.Generator, or a list with one generator per batch item (so each
+    item's noise does not depend on what else is in the batch).
+    """
+    if isinstance(generator, (list, tuple)):
+        return torch.cat([_noise_like(x[i:i + 1], g) for i, g in enumerate(generator)])
     device = generator.device if generator is not None else x.device
     return torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +57,15 @@ def _dist_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
+def _all_agree(flag: bool, world: int) -> bool:
+    """Rank 0's decision, shared with every rank (so no rank waits alone in an all-reduce)."""
+    if world == 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0])
+    dist.broadcast(t, src=0)
+    return bool(t.item())
+
+
 def _lr_at(step: int, tc: TrainConfig) -> float:
     """Linear warm-up then cosine decay to 10%."""
     if step < tc.warmup:
@@ -73,6 +81,11 @@ def _batch(dataset, step: int, tc: TrainConfig, rank: int) -> torch.Tensor:
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(step)
     return torch.stack([dataset[int(i)] for i in idx])  # [B, 3, 3, S, S]
+
+
+def _step_seed(seed: int, rank: int, step: int) -> int:
+    """A torch seed per (seed, rank, step): exact resume, different randomness on every rank."""
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
 
 
 def _make_objective(tc: TrainConfig, device: torch.device):
@@ -96,9 +109,10 @@ def _save(objective, ema: dict, step: int, tc: TrainConfig, optimizers: dict, ex
         "net": objective.net.state_dict(), "ema": ema,
         "aux": {k: m.state_dict() for k, m in objective.aux_modules().items()},
         "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
         **extra,
     }
+    if hasattr(objective.net, "quantizer"):  # dead-code statistics since the last revival
+        state["codebook_usage"] = objective.net.quantizer.usage.clone()
     tmp = out / f".{STATE}.tmp"
     torch.save(state, tmp)
     os.replace(tmp, out / STATE)
@@ -113,15 +127,22 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
     console = console or Console(stderr=True)
-    log = console.print if rank == 0 else (lambda *a, **k: None)
+    def log(message: str, **_: object) -> None:  # plain text: paths may contain [brackets]
+        if rank == 0:
+            console.print(message, markup=False, highlight=False, soft_wrap=True)
+
     out = Path(tc.out)
     if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DataError(f"cannot create --out {out}: {e.strerror}") from None
 
     torch.manual_seed(tc.seed + rank)
     np.random.seed(tc.seed + rank)
-    random.seed(tc.seed + rank)
     dataset = build_dataset([Path(p) if p != "synthetic" else p for p in tc.data], crop=tc.crop,
                             strides=tc.strides, max_frames_per_video=tc.max_frames_per_video,
                             max_side=tc.max_side, seed=tc.seed)
@@ -141,26 +162,30 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
     state_file = out / STATE
     if state_file.exists():
         state = torch.load(state_file, map_location=device, weights_only=False)
-        if state["train_config"]["kind"] != tc.kind:
-            raise TrainingError(f"{state_file} is a {state['train_config']['kind']} run, not {tc.kind}")
+        saved = state["train_config"]
+        for key in ("kind", "preset", "vqgan_dir"):
+            if saved.get(key) != getattr(tc, key):
+                raise TrainingError(f"{state_file} was trained with {key}={saved.get(key)!r}, not "
+                                    f"{getattr(tc, key)!r}; use another --out or --restart")
         net.load_state_dict(state["net"])
         ema = state["ema"]
         for k, m in objective.aux_modules().items():
             m.load_state_dict(state["aux"][k])
         for k, o in optimizers.items():
             o.load_state_dict(state["optimizers"][k])
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        np.random.set_state(state["rng"]["numpy"])
-        random.setstate(state["rng"]["python"])
         if "latent_scale" in state:
             objective.cfg = dataclasses.replace(objective.cfg, latent_scale=state["latent_scale"])
+        if "codebook_usage" in state:
+            objective.net.quantizer.usage.copy_(state["codebook_usage"])
         step = state["step"]
         log(f"resumed {out} at step {step}")
     elif objective.kind == "ldm":
-        scale = objective.calibrate(_batch(dataset, 0, dataclasses.replace(tc, batch_size=max(16, tc.batch_size)), rank).to(device))
+        calib = dataclasses.replace(tc, batch_size=max(16, tc.batch_size))
+        scale = objective.calibrate(_batch(dataset, 0, calib, rank=0).to(device))  # same on every rank
         log(f"latent scale {scale}")
 
-    wrapped = DistributedDataParallel(net) if world > 1 else net
+    wrapped = (DistributedDataParallel(net, device_ids=[local_rank] if use_cuda else None)
+               if world > 1 else net)
     extra = lambda: {"latent_scale": objective.cfg.latent_scale} if objective.kind == "ldm" else {}  # noqa: E731
     start, last_log = time.time(), {}
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -173,10 +198,11 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
         task = progress.add_task(f"train-{tc.kind}", total=tc.max_steps, completed=step, it_s=0.0, logs="")
         try:
             while step < tc.max_steps:
-                if tc.max_minutes is not None and time.time() - start > tc.max_minutes * 60:
+                if tc.max_minutes is not None and _all_agree(time.time() - start > tc.max_minutes * 60, world):
                     log(f"time budget of {tc.max_minutes} min reached")
                     break
                 net.train()
+                torch.manual_seed(_step_seed(tc.seed, rank, step))  # dropout, t, noise: f(seed, rank, step)
                 batch = _batch(dataset, step, tc, rank).to(device)
                 lr = _lr_at(step, tc)
                 for o in optimizers.values():
@@ -214,9 +240,8 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
                 if rank == 0 and (step % tc.ckpt_every == 0 or step == tc.max_steps):
                     _save(objective, ema, step, tc, optimizers, extra())
         except KeyboardInterrupt:
-            log("interrupted: saving a checkpoint")
-            if rank == 0:
-                _save(objective, ema, step, tc, optimizers, extra())
+            # a save here could catch a half-applied step; the last periodic checkpoint is exact
+            log(f"interrupted; re-run the same command to resume from the last checkpoint in {out}")
             raise
     if rank == 0 and (step % tc.ckpt_every != 0 and step != tc.max_steps or not (out / "config.json").exists()):
         _save(objective, ema, step, tc, optimizers, extra())

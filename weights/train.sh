@@ -17,4 +17,5 @@ vfi train-vqgan "${train[@]}" --out "$RUN/vqgan" --preset small --max-steps "$VQ
   --batch-size 6 --crop 160 --lr 4e-4 --ckpt-every 100 --seed 0
 vfi train-ldm "${train[@]}" --vqgan "$RUN/vqgan" --out "$RUN/ldm" --preset small --max-steps "$LDM_STEPS" \
   --batch-size 16 --crop 128 --lr 2e-4 --ckpt-every 100 --seed 0
-echo "model directory: $RUN/ldm (copy it to vfi_cli/weights/default to ship it)"
+echo "model directory: $RUN/ldm; to ship it:"
+echo "  mkdir -p weights/default && cp -r $RUN/ldm/{config.json,model.safetensors,autoencoder} weights/default/"
