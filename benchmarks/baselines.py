@@ -167,10 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         if name == "minterpolate":
             predict = minterpolate_predictor()
         else:
-            method = ev.BASELINES[name]
-
-            def predict(src, batch, method=method):
-                return method(np.stack([t.x0 for t in batch]), np.stack([t.x2 for t in batch]))
+            predict = ev.pair_predictor(ev.BASELINES[name])
 
         res = ev.evaluate_with(args.paths, predict, max_pairs=args.max_pairs)
         console.print(report.render_table(res, title=name))

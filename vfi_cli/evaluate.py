@@ -199,6 +199,15 @@ def video_triplets(path: Path, counts: Scores) -> Iterator[Triplet]:
 # ----------------------------------------------------------------------------- evaluation
 
 
+def pair_predictor(method: Method) -> Callable[[Source, list[Triplet]], np.ndarray]:
+    """Adapt a pair method (x0s, x2s -> middles) to ``evaluate_with``'s predictor signature."""
+
+    def predict(src: Source, batch: list[Triplet]) -> np.ndarray:
+        return method(np.stack([t.x0 for t in batch]), np.stack([t.x2 for t in batch]))  # [B, H, W, 3]
+
+    return predict
+
+
 def evaluate(
     paths: Sequence[Path | str],
     method: Method,
@@ -219,12 +228,8 @@ def evaluate(
     ``n_examples`` triplets of each clip. ``progress(clip_name, evaluated)`` is called after
     every batch (for a progress bar). Raises DataError if no triplet is usable.
     """
-
-    def predict(src: Source, batch: list[Triplet]) -> np.ndarray:
-        return method(np.stack([t.x0 for t in batch]), np.stack([t.x2 for t in batch]))  # [B, H, W, 3]
-
     return evaluate_with(
-        paths, predict, batch_size=batch_size, max_pairs=max_pairs, fid=fid,
+        paths, pair_predictor(method), batch_size=batch_size, max_pairs=max_pairs, fid=fid,
         save_examples=save_examples, n_examples=n_examples, fid_device=fid_device, progress=progress,
     )
 
