@@ -117,3 +117,24 @@ def test_nan_loss_is_reported_and_stops(tmp_path, clip, monkeypatch):
     res = run("train-vqgan", "--data", clip, "--out", tmp_path / "n", "--max-steps", "3", *COMMON)
     assert res.exit_code == 1
     assert "loss became nan at step 1" in res.output and "lower --lr" in res.output
+
+
+def test_decoder_finetune_keeps_the_encoder_and_can_be_swapped_in(tmp_path, clip, autoencoder):
+    ldm = tmp_path / "ldm"
+    assert run("train-ldm", "--data", clip, "--vqgan", autoencoder, "--out", ldm, "--max-steps", "1", *COMMON).exit_code == 0
+    ft = tmp_path / "ft"
+    res = run("train-vqgan", "--data", clip, "--out", ft, "--max-steps", "2", "--init", autoencoder,
+              "--freeze-encoder", "--lr", "1e-2", *COMMON)
+    assert res.exit_code == 0, res.output
+    a, b = load_file(str(autoencoder / "model.safetensors")), load_file(str(ft / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("encoder.", "quantizer.")))
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("decoder."))
+    checkpoint.swap_autoencoder(ldm, ft, tmp_path / "swapped")
+    _, vq, _, data = checkpoint.load_interpolator(tmp_path / "swapped")
+    assert torch.equal(vq.state_dict()["decoder.head.net.2.weight"], b["decoder.head.net.2.weight"])
+    # an autoencoder whose encoder moved cannot be swapped in
+    moved = tmp_path / "moved"
+    assert run("train-vqgan", "--data", clip, "--out", moved, "--max-steps", "2", "--init", autoencoder,
+               "--lr", "1e-2", *COMMON).exit_code == 0
+    with pytest.raises(Exception, match="changed the encoder"):
+        checkpoint.swap_autoencoder(ldm, moved, tmp_path / "bad")

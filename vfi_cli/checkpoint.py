@@ -149,3 +149,23 @@ def load_interpolator(path: Path):
         raise WeightsError(f"{ae_dir / CONFIG} disagrees with the autoencoder config in {path / CONFIG}")
     load_state_into(unet, path / WEIGHTS)
     return cfg, vqgan, unet.eval(), data
+
+
+def swap_autoencoder(model_dir: Path, autoencoder_dir: Path, out: Path) -> None:
+    """Write `out`: the interpolator of `model_dir` with the decoder of `autoencoder_dir`.
+
+    Allowed only when the encoder and codebook are bit-identical (a decoder fine-tuned with
+    --freeze-encoder), so the denoiser's latents mean the same thing.
+    """
+    cfg, old, unet, data = load_interpolator(Path(model_dir))
+    new, ae_data = load_autoencoder(Path(autoencoder_dir))
+    if new.cfg != old.cfg:
+        raise WeightsError(f"{autoencoder_dir} has another autoencoder config than {model_dir}")
+    a, b = old.state_dict(), new.state_dict()
+    changed = [k for k in a if k.startswith(("encoder.", "quantizer.")) and not torch.equal(a[k], b[k])]
+    if changed:
+        raise WeightsError(f"{autoencoder_dir} changed the encoder/codebook ({changed[0]}, ...): "
+                           "retrain the denoiser on it instead")
+    meta = {k: v for k, v in data.items() if k not in ("kind", "format_version", "model", "autoencoder_sha256")}
+    meta["decoder_finetune"] = {"from": str(autoencoder_dir), "step": ae_data.get("step")}
+    save_interpolator(Path(out), cfg, unet.state_dict(), Path(autoencoder_dir), meta)

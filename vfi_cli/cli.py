@@ -218,6 +218,9 @@ def train_vqgan(
     lpips_weights: Optional[Path] = typer.Option(None, help="Local torchvision VGG16 state dict to add an LPIPS term."),
     disc_weight: float = typer.Option(0.0, help="PatchGAN weight (0 = off)."),
     disc_start: int = typer.Option(5000, help="Step at which the GAN loss starts."),
+    init: Optional[Path] = typer.Option(None, help="Start from this autoencoder directory's weights."),
+    freeze_encoder: bool = typer.Option(False, help="Train the decoder only: latents (and a denoiser trained "
+                                                    "on them) stay valid."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue the run in OUT if there is one."),
 ):
     """Train the autoencoder (encoder, codebook, interpolation decoder) on frame triplets."""
@@ -225,7 +228,7 @@ def train_vqgan(
     _train("vqgan", data, out, preset=preset, max_steps=max_steps, max_minutes=max_minutes,
            batch_size=batch_size, crop=crop, lr=lr, seed=seed, ckpt_every=ckpt_every, max_side=max_side,
            lpips_weights=str(lpips_weights) if lpips_weights else None, disc_weight=disc_weight,
-           disc_start=disc_start)
+           disc_start=disc_start, init_from=str(init) if init else None, freeze_encoder=freeze_encoder)
 
 
 @app.command("train-ldm")

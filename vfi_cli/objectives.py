@@ -33,6 +33,17 @@ class VQGANObjective:
     def __init__(self, cfg: LDMConfig, tc, device: torch.device):
         self.cfg, self.tc, self.device = cfg, tc, device
         self.net = VQGAN(cfg.vqgan).to(device)
+        if tc.init_from:
+            try:
+                init, _ = checkpoint.load_autoencoder(Path(tc.init_from))
+            except WeightsError as e:
+                raise WeightsError(f"--init: {e}") from None
+            if init.cfg != cfg.vqgan:
+                raise WeightsError(f"--init {tc.init_from} is not a {tc.preset!r} autoencoder")
+            self.net.load_state_dict(init.state_dict())
+        if tc.freeze_encoder:
+            self.net.encoder.requires_grad_(False)
+            self.net.quantizer.requires_grad_(False)
         self.disc = PatchDiscriminator().to(device) if tc.disc_weight > 0 else None
         self.perceptual = VGGPerceptual(Path(tc.lpips_weights)).to(device) if tc.lpips_weights else None
 
@@ -72,7 +83,7 @@ class VQGANObjective:
         return net.module if hasattr(net, "module") else net
 
     def after_step(self, step: int, batch: torch.Tensor) -> None:
-        if step > 0 and step % 200 == 0 and step < self.tc.max_steps // 2:
+        if step > 0 and step % 200 == 0 and step < self.tc.max_steps // 2 and not self.tc.freeze_encoder:
             with torch.no_grad():
                 self.net.quantizer.revive_dead_codes(self.net.encoder(batch[:, 1].to(self.device)))
             if dist.is_available() and dist.is_initialized():  # every rank keeps rank 0's codebook

@@ -50,6 +50,8 @@ class TrainConfig:
     latent_dropout: float = 0.1  # P(latent zeroed) so the decoder can interpolate alone
     disc_weight: float = 0.0  # 0 = no GAN
     disc_start: int = 5000
+    init_from: str | None = None  # vqgan only: start from this autoencoder dir's weights
+    freeze_encoder: bool = False  # vqgan only: train the decoder alone (latents stay valid for a denoiser)
 
 
 def _dist_info() -> tuple[int, int, int]:
