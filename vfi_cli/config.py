@@ -86,7 +86,7 @@ PRESETS: dict[str, LDMConfig] = {
     ),
     # the shipped default: trains on a 2-core CPU in hours
     "small": LDMConfig(unet=UNetConfig(ch=32, ch_mult=(1, 2, 4), attn_levels=(2,), num_heads=4),
-                       default_steps=4),
+                       default_steps=1),  # measured: 1-8 DDIM steps score the same (RESULTS.md)
     # a GPU model of the seed paper's size
     "base": LDMConfig(
         vqgan=VQGANConfig(ch=128, ch_mult=(1, 2, 4), num_res_blocks=2, embed_dim=4,
