@@ -8,7 +8,7 @@ DATA=${1:-../shared/data/videos}
 RUN=${2:-runs/default}
 VQ_STEPS=${VQ_STEPS:-4000}
 LDM_STEPS=${LDM_STEPS:-2000}
-FT_STEPS=${FT_STEPS:-1500}
+FT_STEPS=${FT_STEPS:-0}  # opt-in stage 3 (not in the shipped v1)
 train=()
 for f in "$DATA"/*; do
   # kphotoalbum_movie.avi (160x120, 68 frames) is smaller than the 160 px crop: left out
@@ -18,8 +18,13 @@ vfi train-vqgan "${train[@]}" --out "$RUN/vqgan" --preset small --max-steps "$VQ
   --batch-size 6 --crop 160 --lr 4e-4 --ckpt-every 100 --seed 0
 vfi train-ldm "${train[@]}" --vqgan "$RUN/vqgan" --out "$RUN/ldm" --preset small --max-steps "$LDM_STEPS" \
   --batch-size 16 --crop 128 --lr 2e-4 --ckpt-every 100 --seed 0
-# stage 3: more training for the decoder alone (encoder and codebook frozen, so the denoiser's
-# latents stay valid), at larger crops for larger motion; then swap it into the model directory
+if [ "$FT_STEPS" -eq 0 ]; then
+  echo "model directory: $RUN/ldm; to ship it:"
+  echo "  mkdir -p weights/default && cp -r $RUN/ldm/{config.json,model.safetensors,autoencoder} weights/default/"
+  exit 0
+fi
+# optional stage 3 (FT_STEPS=1500): more training for the decoder alone (encoder and codebook
+# frozen, so the denoiser's latents stay valid), at larger crops; then swap it into the model dir
 vfi train-vqgan "${train[@]}" --out "$RUN/decoder" --init "$RUN/vqgan" --freeze-encoder --preset small \
   --max-steps "$FT_STEPS" --batch-size 6 --crop 192 --lr 3e-4 --ckpt-every 100 --seed 1
 python -c "from vfi_cli.checkpoint import swap_autoencoder as s; s('$RUN/ldm', '$RUN/decoder', '$RUN/final')"
