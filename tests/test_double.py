@@ -178,3 +178,28 @@ def test_messages_keep_brackets_and_bad_options_are_one_line(tmp_path, tiny_weig
     res = run("double", src, tmp_path / "o.mp4", "--weights", tiny_weights, "--stats-json", tmp_path / "no" / "s.json")
     assert res.exit_code == 1 and "does not exist" in res.output
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_double_reencodes_unusual_audio_for_mp4(tmp_path, tiny_weights):
+    """PCM u8 mono at 11024 Hz in AVI (an 'unspecified order' layout) -> AAC in mp4."""
+    import av
+
+    src = tmp_path / "u8.avi"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("mjpeg", rate=15)
+        v.width = v.height = 32
+        v.pix_fmt = "yuvj420p"
+        a = out.add_stream("pcm_u8", rate=11024, layout="mono")
+        for i in range(6):
+            out.mux(v.encode(av.VideoFrame.from_ndarray(np.full((32, 32, 3), 20 * i, np.uint8), format="rgb24")))
+        samples = (128 + 60 * np.sin(np.arange(4410) / 5)).astype(np.uint8)[None]
+        frame = av.AudioFrame.from_ndarray(samples, format="u8", layout="mono")
+        frame.sample_rate, frame.pts = 11024, 0
+        out.mux(a.encode(frame))
+        out.mux(a.encode(None))
+        out.mux(v.encode(None))
+    out_path = tmp_path / "o.mp4"
+    res = run("double", src, out_path, "--weights", tiny_weights, "-q")
+    assert res.exit_code == 0, res.output
+    facts = clip_facts(out_path)
+    assert facts.num_frames == 12 and facts.audio_codec == "aac"

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 # Encoder used when the output container cannot hold the source audio codec.
 REENCODE_CODEC = {".mp4": "aac", ".mov": "aac", ".m4v": "aac", ".webm": "libopus", ".mkv": "flac"}
+STANDARD_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+# sample rates an encoder accepts when it does not list them itself (FFmpeg's native AAC)
+STANDARD_RATES = {"aac": (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)}
 
 
 class AudioCopier:
@@ -63,12 +66,15 @@ class AudioCopier:
             raise OutputError(f"{source}: its {name} audio must be re-encoded for {suffix}, but {encoder} is missing")
         codec = av.Codec(encoder, "w")
         rate = self._src.codec_context.sample_rate or 48000
-        rates = codec.audio_rates
-        if rates and rate not in rates:
-            rate = 48000 if 48000 in rates else max(rates)
+        rates = codec.audio_rates or STANDARD_RATES.get(encoder)
+        if rates and rate not in rates:  # e.g. an 11024 Hz source -> 11025 Hz AAC
+            rate = min(rates, key=lambda r: (abs(r - rate), -r))
         self._rate = rate
         self._out = output.add_stream(encoder, rate=rate)
-        layout = self._src.codec_context.layout.name if self._src.codec_context.layout else "stereo"
+        src_layout = self._src.codec_context.layout
+        layout = src_layout.name if src_layout else "stereo"
+        if layout.endswith("channels"):  # "unspecified order" ('1 channels'): encoders refuse it
+            layout = STANDARD_LAYOUTS.get(src_layout.nb_channels, "stereo")
         self._out.layout = layout
         fmt = codec.audio_formats[0].name if codec.audio_formats else "fltp"
         self._out.format = fmt
