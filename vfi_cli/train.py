@@ -159,6 +159,7 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
     for name, module in objective.aux_modules().items():
         optimizers[name] = torch.optim.AdamW(module.parameters(), lr=tc.lr, betas=(0.5, 0.9))
     ema = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    trainable = {k for k, p in net.named_parameters() if p.requires_grad}
     step = 0
 
     state_file = out / STATE
@@ -228,7 +229,7 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
                 with torch.no_grad():
                     decay = min(tc.ema_decay, (1 + step) / (10 + step))
                     for k, v in net.state_dict().items():
-                        if v.dtype.is_floating_point:
+                        if k in trainable:  # frozen tensors are copied: an EMA of a constant drifts
                             ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
                         else:
                             ema[k].copy_(v)

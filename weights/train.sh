@@ -8,7 +8,7 @@ DATA=${1:-../shared/data/videos}
 RUN=${2:-runs/default}
 VQ_STEPS=${VQ_STEPS:-4000}
 LDM_STEPS=${LDM_STEPS:-2000}
-FT_STEPS=${FT_STEPS:-0}  # opt-in stage 3 (not in the shipped v1)
+FT_STEPS=${FT_STEPS:-1500}  # stage 3 (0 = stop after the denoiser, as v1)
 train=()
 for f in "$DATA"/*; do
   # kphotoalbum_movie.avi (160x120, 68 frames) is smaller than the 160 px crop: left out
