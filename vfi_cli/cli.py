@@ -168,12 +168,7 @@ def eval_(
 
         interp = Interpolator.load(weights, device=device.value, steps=steps,
                                    sampler=sampler.value if sampler else None, seed=seed)
-        done = [0]  # pairs so far: a running index keys the noise, so --batch-size changes nothing
-
-        def fn(a, b):
-            out = interp.interpolate_pairs(a, b, first_key=done[0])
-            done[0] += len(a)
-            return out
+        fn = interp.sequential_pairs()  # noise keyed by a running pair index: --batch-size changes nothing
         provenance.update(weights=str(weights or "default"), weights_sha256=interp.sha256,
                           sampler=interp.sampler_name, steps=interp.steps, seed=seed, device=str(interp.device))
     else:

@@ -148,6 +148,18 @@ class Interpolator:
             pred = self.vqgan.decode(zq, a.feats, b.feats, a.x, b.x).float()
         return to_uint8(crop_to(pred, a.hw))
 
+    def sequential_pairs(self):
+        """A pair method (a, b -> middles) that keys noise by a running pair index, so a sequence of
+        calls gives the same result whatever the batch sizes (what `vfi eval` and benchmarks use)."""
+        done = [0]
+
+        def method(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            out = self.interpolate_pairs(a, b, first_key=done[0])
+            done[0] += len(a)
+            return out
+
+        return method
+
     def interpolate_pairs(self, a: np.ndarray, b: np.ndarray, first_key: int = 0) -> np.ndarray:
         """Convenience for evaluation: a, b [B, H, W, 3] uint8 -> middles [B, H, W, 3] uint8."""
         ea, eb = self.encode(a), self.encode(b)

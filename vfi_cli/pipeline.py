@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from vfi_cli.frames import CUT_THRESHOLD, DUPLICATE_TOLERANCE, duplicate_pairs, scene_cuts, thumbnails
 from vfi_cli.interpolator import Encoded, Interpolator
@@ -105,7 +106,7 @@ class _Doubler:
             self.summary.cuts += int(cut.sum())
         need = np.flatnonzero(~dup & ~cut)
         out = [frames[i].copy() for i in range(len(frames) - 1)]  # copies of the earlier frame
-        keys = [(level << 40) + self.pair_key[level] + int(i) for i in need]  # distinct noise per level
+        key0 = (level << 40) + self.pair_key[level]  # pair i's noise key is key0 + i (distinct per level)
         self.pair_key[level] += len(frames) - 1
         if len(need) == 0:
             return out, None
@@ -122,9 +123,8 @@ class _Doubler:
                 codes = self.interp.encode(stack[lo:hi + 1])
             self._time("encode latents", t0)
             t0 = time.perf_counter()
-            idx = torch_index(part - lo)
-            mids = self.interp.middles(codes.select(idx), codes.select(idx + 1),
-                                       [keys[int(np.searchsorted(need, i))] for i in part])
+            idx = torch.as_tensor(part - lo, dtype=torch.long)
+            mids = self.interp.middles(codes.select(idx), codes.select(idx + 1), [key0 + int(i) for i in part])
             self._time("sample + decode", t0)
             for j, i in enumerate(part):
                 out[i] = mids[j]
@@ -146,12 +146,6 @@ class _Doubler:
                 t2 += [times[i], 0.5 * (times[i] + times[i + 1])]
             frames, times = f2 + [frames[-1]], t2 + [times[-1]]
         return frames, times, new_carry
-
-
-def torch_index(idx: np.ndarray):
-    import torch
-
-    return torch.as_tensor(idx, dtype=torch.long)
 
 
 def double_frame_rate(input: Path, output: Path, interp: Interpolator, opts: DoubleOptions = DoubleOptions(),
