@@ -36,7 +36,7 @@ def predictor(vq, mode: str):
         zq, _, _ = vq.quantize(vq.encode(x1))
         if mode == "zero":
             zq = torch.zeros_like(zq)
-        pred = vq.decode(zq, vq.features(x0), vq.features(x2), x0, x2)
+        pred = vq.interpolate(zq, x0, x2)
         return to_uint8(crop_to(pred, tuple(hw)))
 
     return predict

@@ -218,3 +218,27 @@ def test_build_dataset_mixes_sources(tmp_path):
     assert len(data.build_dataset(["synthetic"], crop=16)) == data.DEFAULT_SYNTHETIC_N
     with pytest.raises(DataError):
         data.build_dataset([], crop=16)
+
+
+def test_pan_augmentation_is_a_linear_camera_move():
+    # each pixel holds its own (y, x): the crop offsets of the three frames can be read back
+    h, w = 40, 48
+    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    img = np.stack([yy, xx, np.zeros_like(yy)], axis=-1).astype(np.uint8)
+    trip = np.stack([img, img, img])
+    panned = 0
+    for seed in range(40):
+        out = data.augment(trip, 16, np.random.default_rng(seed), flip=False, reverse=False, rotate=False, pan=6)
+        o = [out[k, 0, 0, :2].astype(int) for k in range(3)]  # (y, x) of each frame's top-left
+        step = o[1] - o[0]
+        assert np.array_equal(o[2] - o[1], step)  # the same shift again: linear motion
+        assert np.abs(step).max() <= 6
+        panned += int(np.abs(step).max() > 0)
+    assert 5 < panned < 35  # about half the crops
+    # no pan without the option, and no room -> no pan
+    assert np.array_equal(data.augment(trip, 16, np.random.default_rng(1), rotate=False, flip=False,
+                                       reverse=False)[0], data.augment(trip, 16, np.random.default_rng(1),
+                                                                       rotate=False, flip=False, reverse=False)[2])
+    small = trip[:, :16, :16]
+    out = data.augment(small, 16, np.random.default_rng(3), pan=6)
+    assert np.array_equal(out[0], out[1]) and np.array_equal(out[1], out[2])

@@ -203,3 +203,20 @@ def test_double_reencodes_unusual_audio_for_mp4(tmp_path, tiny_weights):
     assert res.exit_code == 0, res.output
     facts = clip_facts(out_path)
     assert facts.num_frames == 12 and facts.audio_codec == "aac"
+
+
+def test_stats_json_names_every_stage_and_tiling_runs_through_the_cli(tmp_path, tiny_weights):
+    import json
+
+    src = make_clip(tmp_path / "in.mkv", n_frames=5, width=640, height=480)
+    stats = tmp_path / "s.json"
+    res = run("double", src, tmp_path / "o.mkv", "--weights", tiny_weights, "-q", "--stats-json", stats,
+              "--tile-pixels", str(512 * 512))  # 640x480 frames -> two tiles
+    assert res.exit_code == 0, res.output
+    data = json.loads(stats.read_text())
+    stages = data["stage_seconds"]
+    assert {"scene check", "encode latents", "sampler", "align + decoder", "encode video (thread)"} <= set(stages)
+    assert all(v >= 0 for v in stages.values())
+    assert len(read_all_frames(tmp_path / "o.mkv")) == 10  # 2N frames: the same duration
+    res = run("double", src, tmp_path / "o2.mkv", "--weights", tiny_weights, "--tile-pixels", "1000")
+    assert res.exit_code == 1 and "--tile-pixels must be 0" in res.output and not (tmp_path / "o2.mkv").exists()

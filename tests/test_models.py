@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from vfi_cli import checkpoint
+from vfi_cli import checkpoint, motion
 from vfi_cli.config import LDMConfig, VQGANConfig, dumps, from_dict, preset
 from vfi_cli.errors import WeightsError
 from vfi_cli.layers import backward_warp
@@ -56,10 +56,14 @@ def test_vqgan_shapes_and_gradients_reach_every_parameter():
 
 
 def test_decoder_starts_as_blend_and_zero_flow_warp_is_identity():
-    model = VQGAN(TINY.vqgan)
+    model = VQGAN(replace(TINY.vqgan, align_scales=(), align_radii=()))
     x0, x1, x2 = _triplet()
     pred, _, _ = model(x0, x1, x2)
     assert torch.allclose(pred, 0.5 * (x0 + x2), atol=1e-5)
+    # with alignment (the presets), it starts as the blend of the neighbours aligned on the middle
+    aligned = VQGAN(TINY.vqgan)
+    w0, w2 = motion.align(x0, x2, aligned.align)
+    assert torch.allclose(aligned(x0, x1, x2)[0], 0.5 * (w0 + w2), atol=1e-5)
     assert torch.allclose(backward_warp(x0, torch.zeros(2, 2, 32, 32)), x0, atol=1e-5)
     shifted = backward_warp(x0, torch.full((2, 2, 32, 32), 0.0).index_fill_(1, torch.tensor([0]), 1.0))
     assert torch.allclose(shifted[..., :-1], x0[..., 1:], atol=1e-5)  # sample at x+1
@@ -169,3 +173,4 @@ def test_vq_codebook_revival():
     used = int((model.quantizer.usage > 0).sum())
     revived = model.quantizer.revive_dead_codes(model.encoder(x1))
     assert revived == 32 - used and float(model.quantizer.usage.sum()) == 0.0
+

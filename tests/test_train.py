@@ -138,3 +138,44 @@ def test_decoder_finetune_keeps_the_encoder_and_can_be_swapped_in(tmp_path, clip
                "--lr", "1e-2", *COMMON).exit_code == 0
     with pytest.raises(Exception, match="changed the encoder"):
         checkpoint.swap_autoencoder(ldm, moved, tmp_path / "bad")
+
+
+def test_a_decoder_without_alignment_is_finetuned_with_it_and_swapped_in(tmp_path, clip):
+    from dataclasses import replace
+
+    from vfi_cli.config import preset
+    from vfi_cli.vqgan import VQGAN
+
+    old_cfg = replace(preset("tiny").vqgan, align_scales=(), align_radii=())
+    old = tmp_path / "old"
+    checkpoint.save_autoencoder(old, old_cfg, VQGAN(old_cfg).state_dict(), {})
+    ldm = tmp_path / "ldm"
+    assert run("train-ldm", "--data", clip, "--vqgan", old, "--out", ldm, "--max-steps", "1", *COMMON).exit_code == 0
+    ft = tmp_path / "ft"
+    res = run("train-vqgan", "--data", clip, "--out", ft, "--max-steps", "2", "--init", old, "--freeze-encoder",
+              "--strides", "1,2", "--pan", "4", *COMMON)
+    assert res.exit_code == 0, res.output
+    checkpoint.swap_autoencoder(ldm, ft, tmp_path / "swapped")
+    cfg, vq, _, _ = checkpoint.load_interpolator(tmp_path / "swapped")
+    assert cfg.vqgan.align_scales == preset("tiny").vqgan.align_scales == vq.cfg.align_scales
+    assert vq.align is not None
+    res = run("train-vqgan", "--data", clip, "--out", tmp_path / "bad", "--strides", "1,x", *COMMON)
+    assert res.exit_code != 0 and "--strides must be positive integers" in res.output
+    # or the same weights just run with the preset's decoder settings (no training)
+    checkpoint.use_decoder_settings(ldm, tmp_path / "set", "tiny")
+    cfg2, vq2, unet2, _ = checkpoint.load_interpolator(tmp_path / "set")
+    _, vq_old, unet_old, _ = checkpoint.load_interpolator(ldm)
+    assert vq2.cfg.align_scales == preset("tiny").vqgan.align_scales and vq_old.align is None
+    assert all(torch.equal(a, b) for a, b in zip(vq2.state_dict().values(), vq_old.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(unet2.state_dict().values(), unet_old.state_dict().values()))
+    plain = tmp_path / "plain"
+    assert run("train-vqgan", "--data", clip, "--out", plain, "--max-steps", "1", "--no-align", *COMMON).exit_code == 0
+    vq_plain, _ = checkpoint.load_autoencoder(plain)
+    assert vq_plain.cfg.align_scales == () and vq_plain.align is None
+    res = run("train-vqgan", "--data", clip, "--out", plain, "--max-steps", "2", *COMMON)  # resume, align now on
+    assert res.exit_code == 1 and "align=False" in res.output
+    # another decoder size cannot be a starting point
+    other = replace(preset("tiny").vqgan, flow_ch=(8, 8, 8, 12))
+    checkpoint.save_autoencoder(tmp_path / "other", other, VQGAN(other).state_dict(), {})
+    res = run("train-vqgan", "--data", clip, "--out", tmp_path / "bad2", "--init", tmp_path / "other", *COMMON)
+    assert res.exit_code == 1 and "decoder's parameters differ" in res.output

@@ -8,6 +8,7 @@ Layouts:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -159,8 +160,8 @@ def swap_autoencoder(model_dir: Path, autoencoder_dir: Path, out: Path) -> None:
     """
     cfg, old, unet, data = load_interpolator(Path(model_dir))
     new, ae_data = load_autoencoder(Path(autoencoder_dir))
-    if new.cfg != old.cfg:
-        raise WeightsError(f"{autoencoder_dir} has another autoencoder config than {model_dir}")
+    if new.cfg.latent_fields() != old.cfg.latent_fields():
+        raise WeightsError(f"{autoencoder_dir} has another latent space (encoder config) than {model_dir}")
     a, b = old.state_dict(), new.state_dict()
     changed = [k for k in a if k.startswith(("encoder.", "quantizer.")) and not torch.equal(a[k], b[k])]
     if changed:
@@ -168,4 +169,21 @@ def swap_autoencoder(model_dir: Path, autoencoder_dir: Path, out: Path) -> None:
                            "retrain the denoiser on it instead")
     meta = {k: v for k, v in data.items() if k not in ("kind", "format_version", "model", "autoencoder_sha256")}
     meta["decoder_finetune"] = {"from": str(autoencoder_dir), "step": ae_data.get("step")}
+    cfg = dataclasses.replace(cfg, vqgan=new.cfg)  # the decoder's config may have grown
     save_interpolator(Path(out), cfg, unet.state_dict(), Path(autoencoder_dir), meta)
+
+
+def use_decoder_settings(model_dir: Path, out: Path, preset_name: str) -> None:
+    """Write `out`: the model of `model_dir` with the preset's decoder settings (alignment, warp
+    sampling; VQGANConfig.SETTINGS), which change how the decoder runs but not its parameters."""
+    from vfi_cli.config import VQGANConfig, preset
+
+    cfg, vq, unet, data = load_interpolator(Path(model_dir))
+    new = dataclasses.replace(vq.cfg, **{k: getattr(preset(preset_name).vqgan, k) for k in VQGANConfig.SETTINGS})
+    meta = {k: v for k, v in data.items() if k not in ("kind", "format_version", "model", "autoencoder_sha256")}
+    meta["decoder_settings"] = {"preset": preset_name, **{k: getattr(new, k) for k in VQGANConfig.SETTINGS}}
+    with tempfile.TemporaryDirectory() as tmp:
+        _, ae_data = load_autoencoder(Path(model_dir) / AUTOENCODER)
+        ae_meta = {k: v for k, v in ae_data.items() if k not in ("kind", "format_version", "vqgan")}
+        save_autoencoder(Path(tmp) / "ae", new, vq.state_dict(), ae_meta)
+        save_interpolator(Path(out), dataclasses.replace(cfg, vqgan=new), unet.state_dict(), Path(tmp) / "ae", meta)

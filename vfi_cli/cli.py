@@ -15,6 +15,7 @@ from rich.text import Text
 
 from vfi_cli.errors import VfiError
 from vfi_cli.frames import CUT_THRESHOLD
+from vfi_cli.tiling import DEFAULT_TILE_PIXELS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Double a video's frame rate with a latent diffusion interpolator.")
@@ -86,6 +87,8 @@ def double(
     sampler: Optional[Sampler] = typer.Option(None, help="Diffusion sampler (default: the model's)."),
     seed: int = typer.Option(0, min=0, help="Noise seed: the same seed gives the same output."),
     batch_size: int = typer.Option(4, min=1, help="Frame pairs per model call."),
+    tile_pixels: int = typer.Option(DEFAULT_TILE_PIXELS, min=0, help="Larger frames run in overlapping tiles of at "
+                                    "most this many pixels (bounds memory on 4K; 0 = never tile)."),
     device: Device = typer.Option(Device.auto, help="Where the model runs."),
     precision: str = typer.Option("auto", help="auto | fp32 | bf16 | fp16 (half precision on CUDA only)."),
     scene_threshold: float = typer.Option(CUT_THRESHOLD, min=0.0, help="Scene-cut gate: mean luma change in levels."),
@@ -110,7 +113,8 @@ def double(
     if stats_json is not None and not stats_json.parent.is_dir():
         _fail(f"--stats-json: directory {stats_json.parent} does not exist")
     interp = Interpolator.load(weights, device=device.value, steps=steps,
-                               sampler=sampler.value if sampler else None, seed=seed, precision=precision)
+                               sampler=sampler.value if sampler else None, seed=seed, precision=precision,
+                               tile_pixels=tile_pixels)
     opts = DoubleOptions(times=times, batch_size=batch_size, scene_threshold=scene_threshold, codec=codec,
                          crf=crf, preset=preset, lossless=lossless, overwrite=overwrite)
     progress = Progress(TextColumn("[bold]doubling"), BarColumn(), MofNCompleteColumn(),
@@ -186,6 +190,16 @@ def eval_(
             _fail(f"cannot write {json_out}: {e.strerror}")
 
 
+def _strides(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        _fail(f"--strides must be positive integers separated by commas, got {text!r}")
+    return values
+
+
 def _train(kind: str, data: List[str], out: Path, **kw) -> None:
     from vfi_cli.train import TrainConfig, train
 
@@ -216,6 +230,10 @@ def train_vqgan(
     init: Optional[Path] = typer.Option(None, help="Start from this autoencoder directory's weights."),
     freeze_encoder: bool = typer.Option(False, help="Train the decoder only: latents (and a denoiser trained "
                                                     "on them) stay valid."),
+    strides: str = typer.Option("1,2,3", help="Temporal strides of the training triplets, comma-separated."),
+    pan: int = typer.Option(0, min=0, help="Augment half the crops with a camera pan of up to PAN pixels per frame."),
+    align: bool = typer.Option(True, "--align/--no-align", help="Align the neighbours on the middle frame "
+                                                                "(block matching) before the decoder."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue the run in OUT if there is one."),
 ):
     """Train the autoencoder (encoder, codebook, interpolation decoder) on frame triplets."""
@@ -223,7 +241,8 @@ def train_vqgan(
     _train("vqgan", data, out, preset=preset, max_steps=max_steps, max_minutes=max_minutes,
            batch_size=batch_size, crop=crop, lr=lr, seed=seed, ckpt_every=ckpt_every, max_side=max_side,
            lpips_weights=str(lpips_weights) if lpips_weights else None, disc_weight=disc_weight,
-           disc_start=disc_start, init_from=str(init) if init else None, freeze_encoder=freeze_encoder)
+           disc_start=disc_start, init_from=str(init) if init else None, freeze_encoder=freeze_encoder,
+           strides=_strides(strides), pan=pan, align=align)
 
 
 @app.command("train-ldm")

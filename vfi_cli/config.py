@@ -27,6 +27,23 @@ class VQGANConfig:
     pyramid_ch: tuple[int, ...] = (24, 32, 48, 64)
     flow_ch: tuple[int, ...] = (32, 48, 64, 96)
     head_ch: int = 16  # width of the full-resolution residual head
+    # parameter-free motion alignment before the decoder (vfi_cli/motion.py): block matching
+    # from 1/align_scales[0] to 1/align_scales[-1] resolution; () = off (the decoder sees the
+    # raw neighbours and must find all the motion itself)
+    align_scales: tuple[int, ...] = ()
+    align_radii: tuple[int, ...] = ()
+    align_window: int = 9
+    align_sharpness: float = 50.0
+    align_smooth: int = 9
+    warp_mode: str = "bilinear"  # sampling of the final full-resolution warps: bilinear | bicubic
+
+    # fields that change how the decoder runs but not its parameters
+    SETTINGS = ("align_scales", "align_radii", "align_window", "align_sharpness", "align_smooth", "warp_mode")
+
+    def latent_fields(self) -> dict[str, object]:
+        """The fields that define the latent space (encoder and codebook)."""
+        return {k: getattr(self, k) for k in ("in_channels", "ch", "ch_mult", "num_res_blocks", "embed_dim",
+                                              "n_embed", "beta")}
 
     @property
     def factor(self) -> int:
@@ -79,19 +96,22 @@ PRESETS: dict[str, LDMConfig] = {
     # tests: runs in milliseconds on 32x32 frames
     "tiny": LDMConfig(
         vqgan=VQGANConfig(ch=8, ch_mult=(1, 2, 2), embed_dim=4, n_embed=64,
-                          pyramid_ch=(8, 8, 8, 8), flow_ch=(8, 8, 8, 8), head_ch=8),
+                          pyramid_ch=(8, 8, 8, 8), flow_ch=(8, 8, 8, 8), head_ch=8,
+                          align_scales=(8, 4, 2), align_radii=(2, 1, 1), align_window=5, align_smooth=3),
         unet=UNetConfig(latent_channels=4, ch=16, ch_mult=(1, 2), attn_levels=(1,), num_heads=2),
         scheduler=SchedulerConfig(num_train_timesteps=50),
         default_steps=4,
     ),
     # the shipped default: trains on a 2-core CPU in hours
-    "small": LDMConfig(unet=UNetConfig(ch=32, ch_mult=(1, 2, 4), attn_levels=(2,), num_heads=4),
+    "small": LDMConfig(vqgan=VQGANConfig(align_scales=(32, 16, 8, 4, 2), align_radii=(3, 2, 2, 2, 1),
+                                         warp_mode="bicubic"), unet=UNetConfig(ch=32, ch_mult=(1, 2, 4), attn_levels=(2,), num_heads=4),
                        default_steps=1),  # measured: 1-8 DDIM steps score the same (RESULTS.md)
     # a GPU model of the seed paper's size
     "base": LDMConfig(
         vqgan=VQGANConfig(ch=128, ch_mult=(1, 2, 4), num_res_blocks=2, embed_dim=4,
                           n_embed=8192, pyramid_ch=(64, 96, 128, 192),
-                          flow_ch=(64, 96, 160, 256), head_ch=32),
+                          flow_ch=(64, 96, 160, 256), head_ch=32,
+                          align_scales=(32, 16, 8, 4, 2), align_radii=(3, 2, 2, 2, 1), warp_mode="bicubic"),
         unet=UNetConfig(latent_channels=4, ch=128, ch_mult=(1, 2, 3, 4), num_res_blocks=2,
                         attn_levels=(1, 2, 3), num_heads=8),
     ),

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset
 
+from vfi_cli.augment import augment, center_crop
 from vfi_cli.errors import DataError
 from vfi_cli.frames import duplicate_pairs, scene_cuts, thumbnails, to_tensor
 
@@ -28,42 +29,12 @@ SYNTHETIC = "synthetic"  # build_dataset literal: "synthetic" or "synthetic:N"
 DEFAULT_SYNTHETIC_N = 2000
 
 
-# --------------------------------------------------------------------------- augmentation
-
-
-def augment(trip: np.ndarray, crop: int | None, rng: np.random.Generator, *, flip: bool = True,
-            reverse: bool = True, rotate: bool = True) -> np.ndarray:
-    """uint8 [3, H, W, 3] -> uint8 [3, S, S, 3]; the same random transform for the three frames."""
-    if crop is not None:
-        h, w = trip.shape[1:3]
-        y = int(rng.integers(0, h - crop + 1))
-        x = int(rng.integers(0, w - crop + 1))
-        trip = trip[:, y : y + crop, x : x + crop]
-    if flip and rng.random() < 0.5:
-        trip = trip[:, :, ::-1]  # horizontal
-    if flip and rng.random() < 0.5:
-        trip = trip[:, ::-1]  # vertical
-    if reverse and rng.random() < 0.5:
-        trip = trip[::-1]  # x0 <-> x2: the middle frame stays the middle
-    if rotate and trip.shape[1] == trip.shape[2] and rng.random() < 0.5:
-        trip = np.rot90(trip, int(rng.integers(1, 4)), axes=(1, 2))
-    return np.ascontiguousarray(trip)
-
-
-def center_crop(trip: np.ndarray, crop: int | None) -> np.ndarray:
-    """uint8 [3, H, W, 3] -> [3, S, S, 3] centre window (no randomness; evaluation)."""
-    if crop is None:
-        return trip
-    h, w = trip.shape[1:3]
-    y, x = (h - crop) // 2, (w - crop) // 2
-    return np.ascontiguousarray(trip[:, y : y + crop, x : x + crop])
-
-
 class _Seeded(Dataset):
     """Base: per-item Generator from (seed, epoch, index); `describe()` for reports."""
 
     seed: int = 0
     epoch: int = 0
+    pan: int = 0  # largest camera-pan shift per frame of the crop augmentation (pixels)
 
     def set_epoch(self, epoch: int) -> None:
         """Change the augmentation draws (call once per epoch / step)."""
@@ -129,7 +100,7 @@ class VimeoTriplets(_Seeded):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         trip = self.load(index)
-        out = augment(trip, self.crop, self.rng(index)) if self.augment else center_crop(trip, self.crop)
+        out = augment(trip, self.crop, self.rng(index), pan=self.pan) if self.augment else center_crop(trip, self.crop)
         return to_tensor(out)  # [3, 3, S, S]
 
     def describe(self) -> str:
@@ -250,7 +221,7 @@ class VideoTriplets(_Seeded):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         trip = self.triplet(index)
-        out = augment(trip, self.crop, self.rng(index)) if self.augment else center_crop(trip, self.crop)
+        out = augment(trip, self.crop, self.rng(index), pan=self.pan) if self.augment else center_crop(trip, self.crop)
         return to_tensor(out)  # [3, 3, S, S]
 
     def describe(self) -> str:
@@ -398,7 +369,7 @@ def is_vimeo_root(path: Path) -> bool:
 
 def build_dataset(paths: Sequence[Path | str], crop: int, strides: Iterable[int] = (1, 2),
                   max_frames_per_video: int | None = 600, max_side: int | None = None, *,
-                  split: str = "train", seed: int = 0) -> TripletDataset:
+                  split: str = "train", seed: int = 0, pan: int = 0) -> TripletDataset:
     """One dataset over all sources: a Vimeo-90k root, "synthetic[:N]" (when no such path exists),
     or a video file / folder of videos (each path one VideoTriplets)."""
     if not paths:
@@ -415,4 +386,6 @@ def build_dataset(paths: Sequence[Path | str], crop: int, strides: Iterable[int]
         else:
             parts.append(VideoTriplets([path], crop=crop, strides=strides, max_frames_per_video=max_frames_per_video,
                                        max_side=max_side, seed=seed, augment=split == "train", name=str(path)))
+    for part in parts:
+        part.pan = pan
     return TripletDataset(parts)

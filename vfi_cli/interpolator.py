@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vfi_cli import checkpoint
+from vfi_cli import checkpoint, tiling
 from vfi_cli.config import LDMConfig
 from vfi_cli.errors import VfiError, WeightsError
 from vfi_cli.frames import crop_to, pad_to_multiple, to_tensor, to_uint8
@@ -42,7 +43,7 @@ class Encoded:
 
     x: torch.Tensor  # [B, 3, Hp, Wp] in [-1, 1]
     z: torch.Tensor  # [B, E, Hp/f, Wp/f] scaled latent
-    feats: list[torch.Tensor]  # pyramid, finest first
+    feats: list[torch.Tensor]  # pyramid, finest first ([] when the model aligns each pair itself)
     hw: tuple[int, int]  # original (H, W)
 
     def __len__(self) -> int:
@@ -61,8 +62,14 @@ class Interpolator:
     """Holds the autoencoder and the denoiser (inference parts only) on one device."""
 
     def __init__(self, cfg: LDMConfig, vqgan, unet, *, device: torch.device, sampler: str | None = None,
-                 steps: int | None = None, seed: int = 0, precision: str = "auto", sha256: str = ""):
+                 steps: int | None = None, seed: int = 0, precision: str = "auto", sha256: str = "",
+                 tile_pixels: int = tiling.DEFAULT_TILE_PIXELS, tile_overlap: int = tiling.DEFAULT_OVERLAP):
         self.cfg = cfg
+        if tile_pixels and tile_pixels < (4 * tile_overlap) ** 2:
+            raise VfiError(f"--tile-pixels must be 0 (never tile) or at least {(4 * tile_overlap) ** 2} "
+                           f"(tiles of {4 * tile_overlap}x{4 * tile_overlap}, {tile_overlap} px shared)")
+        self.tile_pixels = tile_pixels  # larger frames are sampled and decoded in overlapping tiles
+        self.tile_overlap = tile_overlap
         self.device = device
         self.vqgan = vqgan.to(device).eval()
         self.unet = unet.to(device).eval()
@@ -116,7 +123,7 @@ class Interpolator:
             x = x.contiguous(memory_format=torch.channels_last)
         with self._autocast():
             z = self.vqgan.encode(x).float() * self.cfg.latent_scale
-            feats = self.vqgan.features(x)
+            feats = self.vqgan.features(x) if self.vqgan.shares_features else []
         return Encoded(x, z, feats, hw)
 
     def _generators(self, keys: list[int]) -> list[torch.Generator]:
@@ -124,9 +131,17 @@ class Interpolator:
         return [torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, key]).generate_state(1)[0]))
                 for key in keys]
 
+    def grid(self, hw: tuple[int, int]) -> tiling.TileGrid:
+        """How frames of padded size hw = (Hp, Wp) are cut into tiles (one tile when they fit)."""
+        return tiling.plan(hw[0], hw[1], self.tile_pixels, self.tile_overlap, self.stride)
+
     @torch.inference_mode()
-    def sample_latent(self, z0: torch.Tensor, z2: torch.Tensor, keys: list[int]) -> torch.Tensor:
-        """Middle latents [B, E, h, w] (scaled) given the neighbours' scaled latents."""
+    def sample_latent(self, z0: torch.Tensor, z2: torch.Tensor, keys: list[int],
+                      grid: tiling.TileGrid | None = None) -> torch.Tensor:
+        """Middle latents [B, E, h, w] (scaled) given the neighbours' scaled latents; with a latent-
+        resolution ``grid`` the denoiser runs per tile and the tiles' predictions are blended."""
+        f = self.cfg.vqgan.factor
+        grid = grid or self.grid((z0.shape[-2] * f, z0.shape[-1] * f)).scaled(f)
         sampler = make_sampler(self.sampler_name, self.cfg.scheduler)
         sampler.set_timesteps(self.steps)
         gens = self._generators(keys)
@@ -134,19 +149,44 @@ class Interpolator:
         x = x * sampler.init_noise_sigma
         for t in sampler.timesteps:
             tt = torch.full((x.shape[0],), int(t), device=self.device, dtype=torch.long)
-            with self._autocast():
-                out = self.unet(z0, x, z2, tt).float()
+
+
+            def denoise(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+                w = (..., slice(y0, y1), slice(x0, x1))
+                with self._autocast():
+                    return self.unet(z0[w], x[w], z2[w], tt).float()
+
+            out = tiling.blend(grid, denoise)
             x = sampler.step(out, int(t), x, generator=gens)
         return x
 
     @torch.inference_mode()
-    def middles(self, a: Encoded, b: Encoded, keys: list[int]) -> np.ndarray:
-        """Middle frames of the pairs (a[i], b[i]) -> [B, H, W, 3] uint8."""
-        z1 = self.sample_latent(a.z, b.z, keys) / self.cfg.latent_scale
+    def middles(self, a: Encoded, b: Encoded, keys: list[int], timings: dict[str, float] | None = None) -> np.ndarray:
+        """Middle frames of the pairs (a[i], b[i]) -> [B, H, W, 3] uint8; adds the seconds spent in
+        the "sampler" and in "align + decoder" to ``timings`` when given."""
+        t0 = time.perf_counter()
+        grid = self.grid(tuple(a.x.shape[-2:]))
+        f = self.cfg.vqgan.factor
+        z1 = self.sample_latent(a.z, b.z, keys, grid.scaled(f)) / self.cfg.latent_scale
         with self._autocast():
             zq, _, _ = self.vqgan.quantize(z1)
-            pred = self.vqgan.decode(zq, a.feats, b.feats, a.x, b.x).float()
-        return to_uint8(crop_to(pred, a.hw))
+        t1 = time.perf_counter()
+
+        def decode(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+            def cut(t: torch.Tensor, s: int) -> torch.Tensor:  # the window on a grid s times coarser
+                return t[..., y0 // s:y1 // s, x0 // s:x1 // s]
+
+            fa = [cut(t, 2 ** (i + 1)) for i, t in enumerate(a.feats)] or None  # None: per-pair features
+            fb = [cut(t, 2 ** (i + 1)) for i, t in enumerate(b.feats)] or None
+            with self._autocast():
+                return self.vqgan.interpolate(cut(zq, f), cut(a.x, 1), cut(b.x, 1), fa, fb).float()
+
+        pred = tiling.blend(grid, decode)  # [B, 3, Hp, Wp]
+        out = to_uint8(crop_to(pred, a.hw))
+        if timings is not None:
+            timings["sampler"] = timings.get("sampler", 0.0) + t1 - t0
+            timings["align + decoder"] = timings.get("align + decoder", 0.0) + time.perf_counter() - t1
+        return out
 
     def sequential_pairs(self):
         """A pair method (a, b -> middles) that keys noise by a running pair index, so a sequence of

@@ -99,15 +99,16 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return emb
 
 
-def backward_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Sample img at (x + flow): img [B, C, H, W], flow [B, 2, H, W] in pixels (dx, dy)."""
+def backward_warp(img: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Sample img at (x + flow): img [B, C, H, W], flow [B, 2, H, W] in pixels (dx, dy); mode
+    "bicubic" keeps more texture (used for the final warp of the frames)."""
     b, _, h, w = img.shape
     ys = torch.arange(h, device=img.device, dtype=flow.dtype)
     xs = torch.arange(w, device=img.device, dtype=flow.dtype)
     gx = (xs[None, None, :] + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
     gy = (ys[None, :, None] + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
     grid = torch.stack([gx, gy], dim=-1)  # [B, H, W, 2]
-    return F.grid_sample(img, grid.to(img.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+    return F.grid_sample(img, grid.to(img.dtype), mode=mode, padding_mode="border", align_corners=True)
 
 
 def resize_to(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
@@ -115,3 +116,4 @@ def resize_to(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(hw):
         return x
     return F.interpolate(x, size=hw, mode="bilinear", align_corners=False)
+

@@ -38,9 +38,13 @@ class VQGANObjective:
                 init, _ = checkpoint.load_autoencoder(Path(tc.init_from))
             except WeightsError as e:
                 raise WeightsError(f"--init: {e}") from None
-            if init.cfg != cfg.vqgan:
+            if init.cfg.latent_fields() != cfg.vqgan.latent_fields():
                 raise WeightsError(f"--init {tc.init_from} is not a {tc.preset!r} autoencoder")
-            self.net.load_state_dict(init.state_dict())
+            try:  # the decoder's settings (e.g. alignment) may differ, its parameters may not
+                self.net.load_state_dict(init.state_dict())
+            except RuntimeError:
+                raise WeightsError(f"--init {tc.init_from}: its decoder's parameters differ from the "
+                                   f"{tc.preset!r} preset's") from None
         if tc.freeze_encoder:
             self.net.encoder.requires_grad_(False)
             self.net.quantizer.requires_grad_(False)

@@ -122,10 +122,9 @@ class _Doubler:
             else:
                 codes = self.interp.encode(stack[lo:hi + 1])
             self._time("encode latents", t0)
-            t0 = time.perf_counter()
             idx = torch.as_tensor(part - lo, dtype=torch.long)
-            mids = self.interp.middles(codes.select(idx), codes.select(idx + 1), [key0 + int(i) for i in part])
-            self._time("sample + decode", t0)
+            mids = self.interp.middles(codes.select(idx), codes.select(idx + 1), [key0 + int(i) for i in part],
+                                       timings=self.timings)
             for j, i in enumerate(part):
                 out[i] = mids[j]
             if hi == len(frames) - 1:

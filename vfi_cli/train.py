@@ -6,7 +6,7 @@ import dataclasses
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,8 @@ class TrainConfig:
     seed: int = 0
     ckpt_every: int = 250
     strides: tuple[int, ...] = (1, 2, 3)  # temporal strides of training triplets
+    pan: int = 0  # crop augmentation: simulated camera pan of up to this many pixels per frame
+    align: bool = True  # vqgan only: keep the preset's motion alignment before the decoder
     max_frames_per_video: int = 600
     max_side: int | None = None  # downscale training videos so the longer side is at most this
     # autoencoder loss mix
@@ -97,6 +99,8 @@ def _make_objective(tc: TrainConfig, device: torch.device):
         cfg = preset(tc.preset)
     except KeyError as e:
         raise DataError(str(e.args[0])) from None
+    if not tc.align:
+        cfg = replace(cfg, vqgan=replace(cfg.vqgan, align_scales=(), align_radii=()))
     return (VQGANObjective if tc.kind == "vqgan" else LDMObjective)(cfg, tc, device)
 
 
@@ -147,7 +151,7 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
     np.random.seed(tc.seed + rank)
     dataset = build_dataset([Path(p) if p != "synthetic" else p for p in tc.data], crop=tc.crop,
                             strides=tc.strides, max_frames_per_video=tc.max_frames_per_video,
-                            max_side=tc.max_side, seed=tc.seed)
+                            max_side=tc.max_side, seed=tc.seed, pan=tc.pan)
     if len(dataset) == 0:
         raise DataError("no usable training triplets in " + ", ".join(tc.data))
     log(f"data: {dataset.describe() if hasattr(dataset, 'describe') else len(dataset)}")
@@ -166,8 +170,8 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
     if state_file.exists():
         state = torch.load(state_file, map_location=device, weights_only=False)
         saved = state["train_config"]
-        for key in ("kind", "preset", "vqgan_dir"):
-            if saved.get(key) != getattr(tc, key):
+        for key, default in (("kind", None), ("preset", None), ("vqgan_dir", None), ("align", True)):
+            if saved.get(key, default) != getattr(tc, key):
                 raise TrainingError(f"{state_file} was trained with {key}={saved.get(key)!r}, not "
                                     f"{getattr(tc, key)!r}; use another --out or --restart")
         net.load_state_dict(state["net"])

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vfi_cli import motion
 from vfi_cli.config import VQGANConfig
 from vfi_cli.layers import ConvAct, Downsample, ResBlock, backward_warp, group_norm, resize_to
 
@@ -146,12 +147,17 @@ class InterpolationDecoder(nn.Module):
             levels.append(FlowLevel(in_ch, cfg.flow_ch[s]))
         self.levels = nn.ModuleList(levels)
         self.head = ResidualHead(cfg.flow_ch[0], cfg.head_ch)
+        if cfg.warp_mode not in ("bilinear", "bicubic"):
+            raise ValueError(f"warp_mode must be bilinear or bicubic, not {cfg.warp_mode!r}")
+        self.warp_mode = cfg.warp_mode
 
     def forward(
         self, zq: torch.Tensor, feats0: list[torch.Tensor], feats2: list[torch.Tensor],
-        x0: torch.Tensor, x2: torch.Tensor, return_aux: bool = False,
+        x0: torch.Tensor, x2: torch.Tensor, return_aux: bool = False, base: torch.Tensor | None = None,
     ):
         # zq: [B, E, H/f, W/f]; feats*: pyramid of the neighbours; x0, x2: [B, 3, H, W]
+        # base: optional half-motion d [B, 2, H, W] the features were aligned with (x0 at p - d,
+        # x2 at p + d); the flows found here are composed with it, so x0, x2 are sampled once
         hz = self.z_block(self.z_in(zq))
         flow = mask = feat = None
         for s in reversed(range(len(self.levels))):
@@ -173,8 +179,10 @@ class InterpolationDecoder(nn.Module):
         size = x0.shape[-2:]
         flow = 2.0 * resize_to(flow, size)  # [B, 4, H, W] pixels at full resolution
         m = torch.sigmoid(resize_to(mask, size))
-        warped0 = backward_warp(x0, flow[:, :2])
-        warped2 = backward_warp(x2, flow[:, 2:4])
+        if base is not None:  # p + f(p) in aligned coordinates is p + f(p) -/+ d(p + f(p)) in x0 / x2
+            flow = flow + torch.cat([backward_warp(-base, flow[:, :2]), backward_warp(base, flow[:, 2:4])], dim=1)
+        warped0 = backward_warp(x0, flow[:, :2], self.warp_mode)
+        warped2 = backward_warp(x2, flow[:, 2:4], self.warp_mode)
         residual = self.head(torch.cat([warped0, warped2, m, resize_to(feat, size)], dim=1))
         pred = m * warped0 + (1.0 - m) * warped2 + residual  # [B, 3, H, W]
         if return_aux:
@@ -194,6 +202,10 @@ class VQGAN(nn.Module):
         self.quantizer = VectorQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta)
         self.pyramid = NeighbourPyramid(cfg)
         self.decoder = InterpolationDecoder(cfg)
+        if len(cfg.align_scales) != len(cfg.align_radii):
+            raise ValueError("align_scales and align_radii need one entry per scale")
+        self.align = motion.AlignConfig(cfg.align_scales, cfg.align_radii, cfg.align_window, cfg.align_sharpness,
+                                        cfg.align_smooth) if cfg.align_scales else None
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, 3, H, W] -> unit-norm continuous latent [B, E, H/f, W/f] (what diffusion models)."""
@@ -206,8 +218,23 @@ class VQGAN(nn.Module):
         """Neighbour pyramid of frames x [B, 3, H, W]."""
         return self.pyramid(x)
 
-    def decode(self, zq, feats0, feats2, x0, x2, return_aux: bool = False):
-        return self.decoder(zq, feats0, feats2, x0, x2, return_aux=return_aux)
+    @property
+    def shares_features(self) -> bool:
+        """True when a frame's pyramid can be computed once and reused by both of its pairs
+        (not with alignment: the decoder sees each pair's neighbours warped onto their middle)."""
+        return self.align is None
+
+    def interpolate(self, zq, x0, x2, feats0=None, feats2=None, return_aux: bool = False):
+        """Middle frame [B, 3, H, W] from its quantized latent and the neighbours x0, x2 (aligned on
+        the middle first when the config says so; then feats0/feats2 are ignored)."""
+        if self.align is None:
+            feats0 = self.features(x0) if feats0 is None else feats0
+            feats2 = self.features(x2) if feats2 is None else feats2
+            return self.decoder(zq, feats0, feats2, x0, x2, return_aux=return_aux)
+        d = motion.half_motion(x0, x2, self.align).to(x0.dtype)  # [B, 2, H, W]
+        feats0 = self.features(backward_warp(x0, -d))
+        feats2 = self.features(backward_warp(x2, d))
+        return self.decoder(zq, feats0, feats2, x0, x2, return_aux=return_aux, base=d)
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, keep: torch.Tensor | None = None):
         """Reconstruct the middle frame from its own latent and the neighbours: (x1_hat, vq_loss, idx).
@@ -217,5 +244,4 @@ class VQGAN(nn.Module):
         zq, vq_loss, idx = self.quantize(self.encode(x1))
         if keep is not None:
             zq = zq * keep[:, None, None, None]
-        pred = self.decode(zq, self.features(x0), self.features(x2), x0, x2)
-        return pred, vq_loss, idx
+        return self.interpolate(zq, x0, x2), vq_loss, idx

@@ -1,0 +1,101 @@
+"""Parameter-free symmetric motion estimation for the middle frame (coarse-to-fine block matching).
+
+For every pixel p of the (unknown) middle frame it finds the half-motion d such that the
+window around p - d in x0 matches the window around p + d in x2 (zero-normalised cross
+correlation of k x k RGB windows, as one vector), searching a small radius per pyramid scale
+and refining from 1/32 down to 1/2 resolution. Warping x0 by -d and x2 by +d aligns both
+neighbours on the middle frame, so the learned decoder only has to fix what is left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from vfi_cli.layers import backward_warp, resize_to
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """Scales (coarse to fine, each half the previous) and search radii of the block matcher."""
+
+    scales: tuple[int, ...] = (32, 16, 8, 4, 2)
+    radii: tuple[int, ...] = (3, 2, 2, 2, 1)
+    window: int = 9  # k: matching window side at every scale (pixels of that scale)
+    sharpness: float = 50.0  # softmax temperature over the candidates' correlations
+    smooth: int = 3  # box filter on the motion field after each scale (0 = none)
+
+
+def _box(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Mean over a k x k window (zero padded), separably: [B, C, h, w] -> same shape."""
+    p = k // 2
+    x = F.avg_pool2d(F.pad(x, (p, p, 0, 0)), (1, k), stride=1)
+    return F.avg_pool2d(F.pad(x, (0, 0, p, p)), (k, 1), stride=1)
+
+
+def _shift(x: torch.Tensor, dy: int, dx: int, r: int) -> torch.Tensor:
+    """x sampled at p + (dy, dx) from a tensor padded by r: [B, C, h+2r, w+2r] -> [B, C, h, w]."""
+    h, w = x.shape[-2] - 2 * r, x.shape[-1] - 2 * r
+    return x[..., r + dy:r + dy + h, r + dx:r + dx + w]
+
+
+def window_correlation(a: torch.Tensor, b: torch.Tensor, radius: int, window: int) -> torch.Tensor:
+    """ZNCC of the k x k windows of a around p - d and of b around p + d, for every offset d in
+    [-radius, radius]^2 (row-major, dy then dx). a, b: [B, C, h, w] -> [B, (2r+1)^2, h, w] in [-1, 1]."""
+    r = radius
+    # per-pixel channel sums, then window means: E[a], E[a^2] over the k x k x C vector
+    ma, mb = _box(a.mean(1, keepdim=True), window), _box(b.mean(1, keepdim=True), window)
+    va = (_box((a * a).mean(1, keepdim=True), window) - ma * ma).clamp_min(0)
+    vb = (_box((b * b).mean(1, keepdim=True), window) - mb * mb).clamp_min(0)
+    pad = (r, r, r, r)
+    ap, bp, map_, mbp, vap, vbp = (F.pad(t, pad) for t in (a, b, ma, mb, va, vb))  # zeros outside
+    inside = F.pad(a.new_ones(1, 1, *a.shape[-2:]), pad)  # 0 outside the frame
+    prods, means, dens, valid = [], [], [], []
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            prods.append((_shift(ap, -dy, -dx, r) * _shift(bp, dy, dx, r)).mean(1, keepdim=True))
+            means.append(_shift(map_, -dy, -dx, r) * _shift(mbp, dy, dx, r))
+            dens.append(_shift(vap, -dy, -dx, r) * _shift(vbp, dy, dx, r))
+            valid.append(_shift(inside, -dy, -dx, r) * _shift(inside, dy, dx, r))
+    cov = _box(torch.cat(prods, 1), window) - torch.cat(means, 1)  # [B, K, h, w]
+    # a window centred outside either frame scores 0 (no evidence), like a zero descriptor
+    return cov / (torch.cat(dens, 1).sqrt() + 1e-4) * torch.cat(valid, 1)
+
+
+def offsets(radius: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """The offsets d of ``window_correlation``'s channels: [(2r+1)^2, 2] as (dx, dy)."""
+    r = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
+    dy, dx = torch.meshgrid(r, r, indexing="ij")
+    return torch.stack([dx.reshape(-1), dy.reshape(-1)], dim=1)
+
+
+@torch.no_grad()
+def half_motion(x0: torch.Tensor, x2: torch.Tensor, cfg: AlignConfig) -> torch.Tensor:
+    """d [B, 2, H, W] (dx, dy in full-resolution pixels): x0 at p - d and x2 at p + d show what the
+    middle frame shows at p. x0, x2: [B, 3, H, W]."""
+    d = None
+    prev = cfg.scales[0]
+    for s, r in zip(cfg.scales, cfg.radii):
+        a = F.avg_pool2d(x0.float(), s) if s > 1 else x0.float()
+        b = F.avg_pool2d(x2.float(), s) if s > 1 else x2.float()
+        if d is None:
+            d = a.new_zeros(a.shape[0], 2, *a.shape[-2:])
+        else:
+            d = resize_to(d, a.shape[-2:]) * (prev / s)
+            a, b = backward_warp(a, -d), backward_warp(b, d)
+        corr = window_correlation(a, b, r, cfg.window)
+        p = torch.softmax(corr * cfg.sharpness, dim=1)
+        d = d + torch.einsum("bkhw,kc->bchw", p, offsets(r, d.device, d.dtype))
+        if cfg.smooth:
+            k = cfg.smooth
+            d = F.avg_pool2d(F.pad(d, (k // 2,) * 4, mode="replicate"), k, stride=1)
+        prev = s
+    return resize_to(d, x0.shape[-2:]) * prev
+
+
+def align(x0: torch.Tensor, x2: torch.Tensor, cfg: AlignConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both neighbours warped onto the middle frame: (x0 at p - d, x2 at p + d), same shapes."""
+    d = half_motion(x0, x2, cfg).to(x0.dtype)
+    return backward_warp(x0, -d), backward_warp(x2, d)
