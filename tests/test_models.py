@@ -62,7 +62,7 @@ def test_decoder_starts_as_blend_and_zero_flow_warp_is_identity():
     assert torch.allclose(pred, 0.5 * (x0 + x2), atol=1e-5)
     # with alignment (the presets), it starts as the blend of the neighbours aligned on the middle
     aligned = VQGAN(TINY.vqgan)
-    w0, w2 = motion.align(x0, x2, aligned.align)
+    w0, w2, _ = motion.align(x0, x2, aligned.align)
     assert torch.allclose(aligned(x0, x1, x2)[0], 0.5 * (w0 + w2), atol=1e-5)
     assert torch.allclose(backward_warp(x0, torch.zeros(2, 2, 32, 32)), x0, atol=1e-5)
     shifted = backward_warp(x0, torch.full((2, 2, 32, 32), 0.0).index_fill_(1, torch.tensor([0]), 1.0))

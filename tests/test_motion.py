@@ -55,7 +55,7 @@ def test_half_motion_recovers_a_pan_far_beyond_the_finest_search_radius():
     inner = d[..., 24:-24, 24:-24]
     # x1(p) = x0(p + 12) = x2(p - 12) along x: d = (-12, 0)
     assert (inner[:, 0] + 12).abs().median() < 0.5 and inner[:, 1].abs().median() < 0.5
-    w0, w2 = motion.align(x0, x2, cfg)
+    w0, w2, _ = motion.align(x0, x2, cfg)
     err_aligned = (0.5 * (w0 + w2) - x1)[..., 24:-24, 24:-24].abs().mean()
     err_blend = (0.5 * (x0 + x2) - x1)[..., 24:-24, 24:-24].abs().mean()
     assert err_aligned < 0.2 * err_blend

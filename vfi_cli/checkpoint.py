@@ -152,6 +152,11 @@ def load_interpolator(path: Path):
     return cfg, vqgan, unet.eval(), data
 
 
+def _carried_meta(data: dict[str, Any]) -> dict[str, Any]:
+    """A model dir's config.json minus what save_interpolator writes itself."""
+    return {k: v for k, v in data.items() if k not in ("kind", "format_version", "model", "autoencoder_sha256")}
+
+
 def swap_autoencoder(model_dir: Path, autoencoder_dir: Path, out: Path) -> None:
     """Write `out`: the interpolator of `model_dir` with the decoder of `autoencoder_dir`.
 
@@ -167,9 +172,9 @@ def swap_autoencoder(model_dir: Path, autoencoder_dir: Path, out: Path) -> None:
     if changed:
         raise WeightsError(f"{autoencoder_dir} changed the encoder/codebook ({changed[0]}, ...): "
                            "retrain the denoiser on it instead")
-    meta = {k: v for k, v in data.items() if k not in ("kind", "format_version", "model", "autoencoder_sha256")}
+    meta = _carried_meta(data)
     meta["decoder_finetune"] = {"from": str(autoencoder_dir), "step": ae_data.get("step")}
-    cfg = dataclasses.replace(cfg, vqgan=new.cfg)  # the decoder's config may have grown
+    cfg = dataclasses.replace(cfg, vqgan=new.cfg)  # the decoder's settings may differ
     save_interpolator(Path(out), cfg, unet.state_dict(), Path(autoencoder_dir), meta)
 
 
@@ -180,10 +185,10 @@ def use_decoder_settings(model_dir: Path, out: Path, preset_name: str) -> None:
 
     cfg, vq, unet, data = load_interpolator(Path(model_dir))
     new = dataclasses.replace(vq.cfg, **{k: getattr(preset(preset_name).vqgan, k) for k in VQGANConfig.SETTINGS})
-    meta = {k: v for k, v in data.items() if k not in ("kind", "format_version", "model", "autoencoder_sha256")}
+    meta = _carried_meta(data)
     meta["decoder_settings"] = {"preset": preset_name, **{k: getattr(new, k) for k in VQGANConfig.SETTINGS}}
     with tempfile.TemporaryDirectory() as tmp:
-        _, ae_data = load_autoencoder(Path(model_dir) / AUTOENCODER)
+        ae_data = read_config(Path(model_dir) / AUTOENCODER, "vqgan")
         ae_meta = {k: v for k, v in ae_data.items() if k not in ("kind", "format_version", "vqgan")}
         save_autoencoder(Path(tmp) / "ae", new, vq.state_dict(), ae_meta)
         save_interpolator(Path(out), dataclasses.replace(cfg, vqgan=new), unet.state_dict(), Path(tmp) / "ae", meta)

@@ -104,7 +104,8 @@ PRESETS: dict[str, LDMConfig] = {
     ),
     # the shipped default: trains on a 2-core CPU in hours
     "small": LDMConfig(vqgan=VQGANConfig(align_scales=(32, 16, 8, 4, 2), align_radii=(3, 2, 2, 2, 1),
-                                         warp_mode="bicubic"), unet=UNetConfig(ch=32, ch_mult=(1, 2, 4), attn_levels=(2,), num_heads=4),
+                                         warp_mode="bicubic"),
+                       unet=UNetConfig(ch=32, ch_mult=(1, 2, 4), attn_levels=(2,), num_heads=4),
                        default_steps=1),  # measured: 1-8 DDIM steps score the same (RESULTS.md)
     # a GPU model of the seed paper's size
     "base": LDMConfig(

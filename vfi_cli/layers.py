@@ -116,4 +116,3 @@ def resize_to(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(hw):
         return x
     return F.interpolate(x, size=hw, mode="bilinear", align_corners=False)
-

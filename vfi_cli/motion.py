@@ -25,7 +25,7 @@ class AlignConfig:
     radii: tuple[int, ...] = (3, 2, 2, 2, 1)
     window: int = 9  # k: matching window side at every scale (pixels of that scale)
     sharpness: float = 50.0  # softmax temperature over the candidates' correlations
-    smooth: int = 3  # box filter on the motion field after each scale (0 = none)
+    smooth: int = 9  # box filter on the motion field after each scale (0 = none)
 
 
 def _box(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -95,7 +95,8 @@ def half_motion(x0: torch.Tensor, x2: torch.Tensor, cfg: AlignConfig) -> torch.T
     return resize_to(d, x0.shape[-2:]) * prev
 
 
-def align(x0: torch.Tensor, x2: torch.Tensor, cfg: AlignConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both neighbours warped onto the middle frame: (x0 at p - d, x2 at p + d), same shapes."""
+def align(x0: torch.Tensor, x2: torch.Tensor, cfg: AlignConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Both neighbours warped onto the middle frame and the motion used:
+    (x0 at p - d, x2 at p + d, d [B, 2, H, W])."""
     d = half_motion(x0, x2, cfg).to(x0.dtype)
-    return backward_warp(x0, -d), backward_warp(x2, d)
+    return backward_warp(x0, -d), backward_warp(x2, d), d

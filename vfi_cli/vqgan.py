@@ -231,10 +231,8 @@ class VQGAN(nn.Module):
             feats0 = self.features(x0) if feats0 is None else feats0
             feats2 = self.features(x2) if feats2 is None else feats2
             return self.decoder(zq, feats0, feats2, x0, x2, return_aux=return_aux)
-        d = motion.half_motion(x0, x2, self.align).to(x0.dtype)  # [B, 2, H, W]
-        feats0 = self.features(backward_warp(x0, -d))
-        feats2 = self.features(backward_warp(x2, d))
-        return self.decoder(zq, feats0, feats2, x0, x2, return_aux=return_aux, base=d)
+        w0, w2, d = motion.align(x0, x2, self.align)  # d: [B, 2, H, W]
+        return self.decoder(zq, self.features(w0), self.features(w2), x0, x2, return_aux=return_aux, base=d)
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, keep: torch.Tensor | None = None):
         """Reconstruct the middle frame from its own latent and the neighbours: (x1_hat, vq_loss, idx).
