@@ -171,7 +171,7 @@ def test_a_decoder_without_alignment_is_finetuned_with_it_and_swapped_in(tmp_pat
     plain = tmp_path / "plain"
     assert run("train-vqgan", "--data", clip, "--out", plain, "--max-steps", "1", "--no-align", *COMMON).exit_code == 0
     vq_plain, _ = checkpoint.load_autoencoder(plain)
-    assert vq_plain.cfg.align_scales == () and vq_plain.align is None
+    assert vq_plain.cfg.align_scales == () and vq_plain.align is None and vq_plain.cfg.warp_mode == "bilinear"
     res = run("train-vqgan", "--data", clip, "--out", plain, "--max-steps", "2", *COMMON)  # resume, align now on
     assert res.exit_code == 1 and "align=False" in res.output
     # another decoder size cannot be a starting point

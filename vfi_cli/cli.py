@@ -233,7 +233,8 @@ def train_vqgan(
     strides: str = typer.Option("1,2,3", help="Temporal strides of the training triplets, comma-separated."),
     pan: int = typer.Option(0, min=0, help="Augment half the crops with a camera pan of up to PAN pixels per frame."),
     align: bool = typer.Option(True, "--align/--no-align", help="Align the neighbours on the middle frame "
-                                                                "(block matching) before the decoder."),
+                                                                "(block matching) before the decoder; --no-align "
+                                                                "also warps bilinearly (as v1/v2 were trained)."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue the run in OUT if there is one."),
 ):
     """Train the autoencoder (encoder, codebook, interpolation decoder) on frame triplets."""

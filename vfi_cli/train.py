@@ -15,7 +15,7 @@ import torch.distributed as dist
 from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
-from vfi_cli.config import preset
+from vfi_cli.config import VQGANConfig, preset
 from vfi_cli.errors import DataError, TrainingError
 
 STATE = "trainer_state.pt"
@@ -41,7 +41,7 @@ class TrainConfig:
     ckpt_every: int = 250
     strides: tuple[int, ...] = (1, 2, 3)  # temporal strides of training triplets
     pan: int = 0  # crop augmentation: simulated camera pan of up to this many pixels per frame
-    align: bool = True  # vqgan only: keep the preset's motion alignment before the decoder
+    align: bool = True  # vqgan only: keep the preset's decoder settings (alignment, bicubic warp)
     max_frames_per_video: int = 600
     max_side: int | None = None  # downscale training videos so the longer side is at most this
     # autoencoder loss mix
@@ -99,8 +99,9 @@ def _make_objective(tc: TrainConfig, device: torch.device):
         cfg = preset(tc.preset)
     except KeyError as e:
         raise DataError(str(e.args[0])) from None
-    if not tc.align:
-        cfg = replace(cfg, vqgan=replace(cfg.vqgan, align_scales=(), align_radii=()))
+    if not tc.align:  # the decoder as v1/v2 ran it: every run-time setting at its plain default
+        plain = VQGANConfig()
+        cfg = replace(cfg, vqgan=replace(cfg.vqgan, **{k: getattr(plain, k) for k in VQGANConfig.SETTINGS}))
     return (VQGANObjective if tc.kind == "vqgan" else LDMObjective)(cfg, tc, device)
 
 
