@@ -36,7 +36,7 @@ def tiny_weights(tmp_path_factory) -> Path:
     tiny = preset("tiny")
     root = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)
-    vq, unet = VQGAN(tiny.vqgan), UNet(tiny.unet)
+    vq, unet = VQGAN(tiny.vqgan), UNet(tiny.unet, tiny.vqgan.factor)
     for p in list(unet.conv_out.parameters()) + list(vq.decoder.levels[0].head.parameters()) + list(vq.decoder.head.parameters()):
         torch.nn.init.normal_(p, std=0.05)
     checkpoint.save_autoencoder(root / "ae", tiny.vqgan, vq.state_dict(), {"step": 0})

@@ -87,9 +87,31 @@ def test_video_triplet_count(tmp_path):
     assert len(ds) == 10 + 8
     assert ds.skipped_cuts == 0 and ds.skipped_duplicates == 0
     check_item(ds[0], 16)
-    vid, i, s = ds.index[-1]
-    assert (i, s) == (7, 2)
+    vid, i, k, n = ds.index[-1]
+    assert (i, k, n) == (7, 2, 4)
     assert np.array_equal(ds.triplet(len(ds) - 1)[2], pattern_frame(11, 32, 32))
+
+
+def test_video_uneven_triplets_carry_their_time(tmp_path):
+    clip = make_clip(tmp_path / "a.mkv", n_frames=12)
+    ds = data.VideoTriplets([clip], crop=16, strides=(1,), spans=(3,))
+    assert len(ds) == 11 - 0 - 1 + 2 * (12 - 3)  # stride 1: 10 triplets; span 3: k = 1, 2 at 9 starts each
+    times = sorted({ds.time(i) for i in range(len(ds))})
+    assert times == pytest.approx([1 / 3, 0.5, 2 / 3])
+    j = next(i for i in range(len(ds)) if tuple(ds.index[i, 2:]) == (1, 3))
+    start = int(ds.index[j, 1])
+    trip = ds.triplet(j)
+    assert np.array_equal(trip[1], pattern_frame(start + 1, 32, 32))
+    assert np.array_equal(trip[2], pattern_frame(start + 3, 32, 32))
+    seen = set()
+    for epoch in range(8):  # temporal reversal maps t to 1 - t
+        ds.set_epoch(epoch)
+        frames, t = ds[j]
+        assert frames.shape == (3, 3, 16, 16)
+        seen.add(round(t, 4))
+    assert seen == {round(1 / 3, 4), round(2 / 3, 4)}
+    with pytest.raises(DataError, match="spans"):
+        data.VideoTriplets([clip], crop=16, spans=(1,))
 
 
 def test_video_hard_cut_skipped(tmp_path):
@@ -100,8 +122,8 @@ def test_video_hard_cut_skipped(tmp_path):
     assert ds.skipped_cuts == 2 + 4
     assert len(ds) == 18 - 6
     for k in range(len(ds)):
-        _, i, s = ds.index[k]
-        assert i + 2 * s <= 5 or i >= 6
+        _, i, _, n = ds.index[k]
+        assert i + n <= 5 or i >= 6
 
 
 def test_video_duplicates_skipped(tmp_path):

@@ -215,7 +215,7 @@ def test_stats_json_names_every_stage_and_tiling_runs_through_the_cli(tmp_path, 
     assert res.exit_code == 0, res.output
     data = json.loads(stats.read_text())
     stages = data["stage_seconds"]
-    assert {"scene check", "encode latents", "sampler", "align + decoder", "encode video (thread)"} <= set(stages)
+    assert {"scene check", "upload frames", "sampler", "align + decoder", "encode video (thread)"} <= set(stages)
     assert all(v >= 0 for v in stages.values())
     assert len(read_all_frames(tmp_path / "o.mkv")) == 10  # 2N frames: the same duration
     res = run("double", src, tmp_path / "o2.mkv", "--weights", tiny_weights, "--tile-pixels", "1000")

@@ -14,7 +14,7 @@ from vfi_cli.errors import WeightsError
 from vfi_cli.layers import backward_warp
 from vfi_cli.schedulers import NoiseSchedule
 from vfi_cli.unet import UNet
-from vfi_cli.vqgan import VQGAN
+from vfi_cli.vqgan import VQGAN, kl_divergence
 
 TINY = preset("tiny")
 
@@ -35,24 +35,40 @@ def test_config_json_round_trip():
         from_dict(VQGANConfig, {"nope": 1})
 
 
+def _half() -> torch.Tensor:
+    return torch.full((2,), 0.5)
+
+
 def test_vqgan_shapes_and_gradients_reach_every_parameter():
     torch.manual_seed(0)
     model = VQGAN(TINY.vqgan)
     x0, x1, x2 = _triplet()
-    pred, vq_loss, idx = model(x0, x1, x2)
+    t = torch.tensor([0.3, 0.5])
+    pred, kl, mean = model(x0, x1, x2, t)
     assert pred.shape == x1.shape
     f = TINY.vqgan.factor
-    assert idx.shape == (2, 32 // f, 32 // f)
-    assert model.encode(x1).shape == (2, TINY.vqgan.embed_dim, 32 // f, 32 // f)
+    assert mean.shape == (2, TINY.vqgan.embed_dim, 32 // f, 32 // f)
+    pair = model.prepare(x0, x2, t)
+    assert torch.equal(model.encode(x1, pair), model.posterior(x1, pair)[0])
     # zero-initialized heads block gradients for one step: take one step first, then check
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    ((pred - x1).abs().mean() + vq_loss).backward()
+    ((pred - x1).abs().mean() + kl).backward()
     opt.step()
     opt.zero_grad()
-    pred, vq_loss, _ = model(x0, x1, x2)
-    ((pred - x1).abs().mean() + vq_loss).backward()
+    pred, kl, _ = model(x0, x1, x2, t)
+    ((pred - x1).abs().mean() + kl).backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert missing == []
+
+
+def test_kl_divergence_golden_values_and_free_nats():
+    zero = torch.zeros(1, 2, 3, 3)
+    assert float(kl_divergence(zero, zero)) == 0.0
+    mean = torch.ones(1, 2, 3, 3)  # KL of N(1, 1) from N(0, 1) is 1/2 nat
+    assert float(kl_divergence(mean, zero)) == pytest.approx(0.5)
+    mean[:, 1] = 0.0  # channel 1 carries nothing: free nats make it cost the floor, not zero
+    assert float(kl_divergence(mean, zero)) == pytest.approx(0.25)
+    assert float(kl_divergence(mean, zero, free_nats=0.1)) == pytest.approx((0.5 + 0.1) / 2)
 
 
 def test_decoder_starts_as_blend_and_zero_flow_warp_is_identity():
@@ -60,7 +76,7 @@ def test_decoder_starts_as_blend_and_zero_flow_warp_is_identity():
     x0, x1, x2 = _triplet()
     pred, _, _ = model(x0, x1, x2)
     assert torch.allclose(pred, 0.5 * (x0 + x2), atol=1e-5)
-    # with alignment (the presets), it starts as the blend of the neighbours aligned on the middle
+    # with alignment (the presets), it starts as the blend of the neighbours aligned on the frame time
     aligned = VQGAN(TINY.vqgan)
     w0, w2, _ = motion.align(x0, x2, aligned.align)
     assert torch.allclose(aligned(x0, x1, x2)[0], 0.5 * (w0 + w2), atol=1e-5)
@@ -69,49 +85,75 @@ def test_decoder_starts_as_blend_and_zero_flow_warp_is_identity():
     assert torch.allclose(shifted[..., :-1], x0[..., 1:], atol=1e-5)  # sample at x+1
 
 
+def test_time_offsets_follow_linear_motion():
+    d = torch.randn(2, 2, 4, 4)
+    o0, o2 = motion.time_offsets(d, _half())
+    assert torch.allclose(o0, -d) and torch.allclose(o2, d)  # the middle: symmetric
+    o0, o2 = motion.time_offsets(d, torch.tensor([0.25, 0.75]))
+    assert torch.allclose(o0[0], -0.5 * d[0]) and torch.allclose(o2[0], 1.5 * d[0])
+    assert torch.allclose(o2 - o0, 2 * d)  # x0 and x2 always sampled one full motion apart
+    x0, _, x2 = _triplet()
+    cfg = VQGAN(TINY.vqgan).align
+    a = motion.align(x0, x2, cfg)
+    b = motion.align(x0, x2, cfg, _half())
+    assert all(torch.allclose(u, v) for u, v in zip(a, b))
+
+
 def test_unet_shapes_and_gradients():
     torch.manual_seed(0)
-    net = UNet(TINY.unet)
-    z = torch.randn(3, 4, 8, 8)
-    t = torch.tensor([0, 10, 49])
-    assert net(z, z, z, t).shape == z.shape
+    net = UNet(TINY.unet, TINY.vqgan.factor)
+    x0, _, x2 = _triplet(b=3)
+    pair = VQGAN(TINY.vqgan).prepare(x0, x2, torch.tensor([0.3, 0.5, 0.7]))
+    ctx = net.context(pair)
+    f = TINY.vqgan.factor
+    assert ctx.shape == (3, TINY.unet.context_ch, 32 // f, 32 // f)
+    z = torch.randn(3, 5, 32 // f, 32 // f)
+    s = torch.tensor([0, 10, 49])
+    assert net(z, s, ctx).shape == z.shape
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
-    net(z, z, z, t).pow(2).mean().backward()  # conv_out is zero-init: one step to open it
-    net(z, torch.randn_like(z), z, t).sub(1).pow(2).mean().backward()
+    net(z, s, net.context(pair)).sub(1).pow(2).mean().backward()  # conv_out is zero-init: one step to open it
     opt.step()
     opt.zero_grad()
-    net(z, torch.randn_like(z), z, t).sub(1).pow(2).mean().backward()
+    net(torch.randn_like(z), s, net.context(pair)).sub(1).pow(2).mean().backward()
     missing = [n for n, p in net.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert missing == []
 
 
-def test_overfit_one_batch_vqgan():
+def test_overfit_one_batch_vqgan_and_the_latent_matters():
     torch.manual_seed(0)
     model = VQGAN(TINY.vqgan)
     x0, x1, x2 = _triplet(b=2)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(60):
-        pred, vq, _ = model(x0, x1, x2)
-        loss = (pred - x1).abs().mean() + vq
+        pred, kl, _ = model(x0, x1, x2)
+        loss = (pred - x1).abs().mean() + 1e-3 * kl
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], (losses[0], losses[-1])
+    with torch.no_grad():  # the decoder reads its latent: the true one beats noise
+        pair = model.prepare(x0, x2)
+        mean = model.encode(x1, pair)
+        err_true = (model.decode(mean, pair) - x1).abs().mean()
+        err_noise = (model.decode(torch.randn_like(mean), pair) - x1).abs().mean()
+    assert err_true < 0.9 * err_noise, (float(err_true), float(err_noise))
 
 
 def test_overfit_one_batch_ldm():
     torch.manual_seed(0)
-    net = UNet(TINY.unet)
+    net = UNet(TINY.unet, TINY.vqgan.factor)
     sched = NoiseSchedule(TINY.scheduler)
-    z0, z1, z2 = torch.randn(3, 4, 4, 8, 8).unbind(0)
+    x0, _, x2 = _triplet(b=4)
+    pair = VQGAN(TINY.vqgan).prepare(x0, x2)
+    z1 = torch.randn(4, 5, 8, 8)
     noise = torch.randn_like(z1)
     t = torch.tensor([5, 20, 35, 45])
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     losses = []
     for _ in range(60):
-        out = net(z0, sched.add_noise(z1, noise, t), z2, t)
+        out = net(sched.add_noise(z1, noise, t), t, net.context(pair))
         loss = (out - sched.target(z1, noise, t)).pow(2).mean()
         opt.zero_grad()
         loss.backward()
@@ -122,7 +164,7 @@ def test_overfit_one_batch_ldm():
 
 def _tiny_model_dir(tmp_path, seed=0):
     torch.manual_seed(seed)
-    vq, unet = VQGAN(TINY.vqgan), UNet(TINY.unet)
+    vq, unet = VQGAN(TINY.vqgan), UNet(TINY.unet, TINY.vqgan.factor)
     for p in unet.conv_out.parameters():  # non-zero output so round trips are meaningful
         torch.nn.init.normal_(p, std=0.1)
     checkpoint.save_autoencoder(tmp_path / "ae", TINY.vqgan, vq.state_dict(), {"step": 1})
@@ -135,11 +177,13 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
     cfg, vq2, unet2, data = checkpoint.load_interpolator(path)
     assert cfg == TINY and data["kind"] == "vfi" and data["step"] == 1
     x0, x1, x2 = _triplet()
-    z = torch.randn(2, 4, 8, 8)
+    z = torch.randn(2, 5, 8, 8)
     t = torch.tensor([3, 7])
     with torch.no_grad():
-        assert torch.equal(vq.eval()(x0, x1, x2)[0], vq2(x0, x1, x2)[0])
-        assert torch.equal(unet.eval()(z, z, z, t), unet2(z, z, z, t))
+        pair = vq.eval().prepare(x0, x2)
+        assert torch.equal(vq.decode(z, pair), vq2.decode(z, vq2.prepare(x0, x2)))
+        assert torch.equal(vq.encode(x1, pair), vq2.encode(x1, pair))
+        assert torch.equal(unet.eval()(z, t, unet.context(pair)), unet2(z, t, unet2.context(pair)))
     assert not list(path.glob(".*tmp"))  # atomic writes leave no temp files
 
 
@@ -164,13 +208,3 @@ def test_checkpoint_errors_are_clear(tmp_path):
     (path2 / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(WeightsError):
         checkpoint.load_interpolator(path2)
-
-
-def test_vq_codebook_revival():
-    model = VQGAN(replace(TINY.vqgan, n_embed=32)).train()
-    x0, x1, x2 = _triplet()
-    model(x0, x1, x2)
-    used = int((model.quantizer.usage > 0).sum())
-    revived = model.quantizer.revive_dead_codes(model.encoder(x1))
-    assert revived == 32 - used and float(model.quantizer.usage.sum()) == 0.0
-

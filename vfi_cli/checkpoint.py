@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from vfi_cli.config import LDMConfig, VQGANConfig, from_dict, to_dict
 from vfi_cli.errors import WeightsError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: posterior encoder + KL latent (v4); 1 (v1-v3) had a VQ codebook
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 AUTOENCODER = "autoencoder"
@@ -115,6 +115,24 @@ def load_state_into(module: torch.nn.Module, path: Path) -> None:
         raise WeightsError(f"{path} does not match the model in its config.json: {detail[:300]}") from None
 
 
+def warm_start(module: torch.nn.Module, autoencoder_dir: Path) -> int:
+    """Copy into `module` every tensor of another autoencoder dir's weights (any format version)
+    whose name and shape match, e.g. the flow decoder of an older model; returns how many."""
+    path = Path(autoencoder_dir) / WEIGHTS
+    try:
+        state = load_file(str(path))
+    except Exception as e:  # safetensors raises several types for missing/garbage files
+        raise WeightsError(f"--warm-start: cannot read {path}: {e}") from None
+    own = module.state_dict()
+    hits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not hits:
+        raise WeightsError(f"--warm-start: no tensor of {path} fits this model")
+    with torch.no_grad():
+        for k, v in hits.items():
+            own[k].copy_(v)
+    return len(hits)
+
+
 def load_autoencoder(path: Path):
     """-> (VQGAN in eval mode, its config dict)."""
     from vfi_cli.vqgan import VQGAN
@@ -137,7 +155,7 @@ def load_interpolator(path: Path):
     data = read_config(path, "vfi")
     try:
         cfg = from_dict(LDMConfig, data["model"])
-        unet = UNet(cfg.unet)
+        unet = UNet(cfg.unet, cfg.vqgan.factor)
     except (KeyError, TypeError, ValueError) as e:
         raise WeightsError(f"invalid model config in {path / CONFIG}: {e}") from None
     ae_dir = path / AUTOENCODER
@@ -160,7 +178,7 @@ def _carried_meta(data: dict[str, Any]) -> dict[str, Any]:
 def swap_autoencoder(model_dir: Path, autoencoder_dir: Path, out: Path) -> None:
     """Write `out`: the interpolator of `model_dir` with the decoder of `autoencoder_dir`.
 
-    Allowed only when the encoder and codebook are bit-identical (a decoder fine-tuned with
+    Allowed only when the encoders are bit-identical (a decoder fine-tuned with
     --freeze-encoder), so the denoiser's latents mean the same thing.
     """
     cfg, old, unet, data = load_interpolator(Path(model_dir))
@@ -168,9 +186,9 @@ def swap_autoencoder(model_dir: Path, autoencoder_dir: Path, out: Path) -> None:
     if new.cfg.latent_fields() != old.cfg.latent_fields():
         raise WeightsError(f"{autoencoder_dir} has another latent space (encoder config) than {model_dir}")
     a, b = old.state_dict(), new.state_dict()
-    changed = [k for k in a if k.startswith(("encoder.", "quantizer.")) and not torch.equal(a[k], b[k])]
+    changed = [k for k in a if k.startswith("encoder.") and not torch.equal(a[k], b[k])]
     if changed:
-        raise WeightsError(f"{autoencoder_dir} changed the encoder/codebook ({changed[0]}, ...): "
+        raise WeightsError(f"{autoencoder_dir} changed the encoder ({changed[0]}, ...): "
                            "retrain the denoiser on it instead")
     meta = _carried_meta(data)
     meta["decoder_finetune"] = {"from": str(autoencoder_dir), "step": ae_data.get("step")}

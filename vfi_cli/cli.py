@@ -70,6 +70,12 @@ class Sampler(str, Enum):
     ddpm = "ddpm"
 
 
+class Latent(str, Enum):
+    sampled = "sampled"
+    oracle = "oracle"
+    noise = "noise"
+
+
 class Method(str, Enum):
     model = "model"
     blend = "blend"
@@ -156,6 +162,9 @@ def eval_(
     fid: bool = typer.Option(False, "--fid", help='Add FID (needs: pip install "vfi[fid]").'),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number and its provenance here."),
     save_examples: Optional[Path] = typer.Option(None, help="Write PNG strips x0|pred|truth|x2|error here."),
+    latent: Latent = typer.Option(Latent.sampled, help="Latent the model decodes: sampled by the denoiser; "
+                                                      "oracle = of the true middle frame (a perfect denoiser); "
+                                                      "noise = the sampler's initial noise, no denoising."),
     device: Device = typer.Option(Device.auto),
 ):
     """Score interpolated middle frames against the truth: PSNR, SSIM, colour bias, FID."""
@@ -172,8 +181,8 @@ def eval_(
 
         interp = Interpolator.load(weights, device=device.value, steps=steps,
                                    sampler=sampler.value if sampler else None, seed=seed)
-        fn = interp.sequential_pairs()  # noise keyed by a running pair index: --batch-size changes nothing
-        provenance.update(weights=str(weights or "default"), weights_sha256=interp.sha256,
+        fn = interp.sequential_pairs(latent.value)  # noise keyed by a running pair index: --batch-size changes nothing
+        provenance.update(weights=str(weights or "default"), weights_sha256=interp.sha256, latent=latent.value,
                           sampler=interp.sampler_name, steps=interp.steps, seed=seed, device=str(interp.device))
     else:
         fn = ev.BASELINES[method.value]
@@ -181,8 +190,10 @@ def eval_(
 
     fid_device = str(resolve_device(device.value))
     result = ev.evaluate([Path(p) for p in paths], fn, batch_size=batch_size, max_pairs=max_pairs, fid=fid,
-                         save_examples=save_examples, fid_device=fid_device)
-    Console().print(report.render_table(result, title=f"vfi eval: {method.value}"))
+                         save_examples=save_examples, fid_device=fid_device,
+                         with_truth=method is Method.model and latent is Latent.oracle)
+    title = f"vfi eval: {method.value}" + (f" (latent: {latent.value})" if method is Method.model else "")
+    Console().print(report.render_table(result, title=title))
     if json_out is not None:
         try:
             json_out.write_text(json.dumps(report.result_to_json(result, provenance), indent=1, allow_nan=False))
@@ -190,13 +201,18 @@ def eval_(
             _fail(f"cannot write {json_out}: {e.strerror}")
 
 
-def _strides(text: str) -> tuple[int, ...]:
+def _strides(text: str, allow_empty: bool = False) -> tuple[int, ...]:
+    """--strides / --spans text -> integers (spans: each >= 2, may be empty)."""
+    if allow_empty and not text.strip():
+        return ()
     try:
         values = tuple(int(v) for v in text.split(","))
     except ValueError:
         values = ()
-    if not values or min(values) < 1:
-        _fail(f"--strides must be positive integers separated by commas, got {text!r}")
+    low = 2 if allow_empty else 1
+    if not values or min(values) < low:
+        name = "--spans" if allow_empty else "--strides"
+        _fail(f"{name} must be integers >= {low} separated by commas, got {text!r}")
     return values
 
 
@@ -231,6 +247,16 @@ def train_vqgan(
     freeze_encoder: bool = typer.Option(False, help="Train the decoder only: latents (and a denoiser trained "
                                                     "on them) stay valid."),
     strides: str = typer.Option("1,2,3", help="Temporal strides of the training triplets, comma-separated."),
+    spans: str = typer.Option("", help="Also train on uneven triplets (i, i+k, i+n) for these n (e.g. 3: frame "
+                                       "times 1/3, 2/3), comma-separated; empty = middle frames only."),
+    kl_weight: float = typer.Option(3e-4, help="Weight of the latent's KL term."),
+    warm_start: Optional[Path] = typer.Option(None, help="Copy every same-named, same-shaped tensor of this "
+                                                         "autoencoder directory (e.g. an older model's decoder)."),
+    on_samples: Optional[Path] = typer.Option(None, help="Model directory whose denoiser samples the latent of "
+                                                         "part of each batch (decoder fine-tuning; needs "
+                                                         "--init and --freeze-encoder)."),
+    sample_mix: float = typer.Option(0.5, min=0.0, max=1.0, help="Fraction of each batch decoded from sampled "
+                                                                   "latents with --on-samples."),
     pan: int = typer.Option(0, min=0, help="Augment half the crops with a camera pan of up to PAN pixels per frame."),
     align: bool = typer.Option(True, "--align/--no-align", help="Align the neighbours on the middle frame "
                                                                 "(block matching) before the decoder; --no-align "
@@ -243,7 +269,9 @@ def train_vqgan(
            batch_size=batch_size, crop=crop, lr=lr, seed=seed, ckpt_every=ckpt_every, max_side=max_side,
            lpips_weights=str(lpips_weights) if lpips_weights else None, disc_weight=disc_weight,
            disc_start=disc_start, init_from=str(init) if init else None, freeze_encoder=freeze_encoder,
-           strides=_strides(strides), pan=pan, align=align)
+           strides=_strides(strides), pan=pan, align=align, spans=_strides(spans, allow_empty=True),
+           kl_weight=kl_weight, warm_start=str(warm_start) if warm_start else None,
+           on_samples=str(on_samples) if on_samples else None, sample_mix=sample_mix)
 
 
 @app.command("train-ldm")
@@ -261,13 +289,16 @@ def train_ldm(
     seed: int = typer.Option(0),
     ckpt_every: int = typer.Option(250, min=1),
     max_side: Optional[int] = typer.Option(None),
+    strides: str = typer.Option("1,2,3", help="Temporal strides of the training triplets, comma-separated."),
+    spans: str = typer.Option("", help="Also train on uneven triplets (i, i+k, i+n) for these n, comma-separated."),
     resume: bool = typer.Option(True, "--resume/--restart"),
 ):
     """Train the denoising U-Net on the latents of a trained autoencoder."""
     _prepare_out(out, resume)
     _train("ldm", data, out, vqgan_dir=str(vqgan), preset=preset, max_steps=max_steps,
            max_minutes=max_minutes, batch_size=batch_size, crop=crop, lr=lr, seed=seed,
-           ckpt_every=ckpt_every, max_side=max_side)
+           ckpt_every=ckpt_every, max_side=max_side, strides=_strides(strides),
+           spans=_strides(spans, allow_empty=True))
 
 
 def _prepare_out(out: Path, resume: bool) -> None:

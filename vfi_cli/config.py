@@ -12,15 +12,19 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class VQGANConfig:
-    """Autoencoder with an interpolation-aware decoder G(z1, x0, x2)."""
+    """Autoencoder of the middle frame given its neighbours: a posterior encoder q(z1 | x1, x0', x2', t)
+    with a KL-regularised latent, and an interpolating decoder G(z1, x0, x2, t).
+
+    x0', x2' are the neighbours aligned on time t by the block matcher; the latent codes what they
+    cannot tell (motion corrections, occlusions, new content), so the decoder needs it.
+    """
 
     in_channels: int = 3
-    ch: int = 32  # base width of the encoder / latent decoder path
-    ch_mult: tuple[int, ...] = (1, 2, 4)  # one entry per scale after the stride-2 stem
+    ch: int = 32  # base width of the posterior encoder
+    ch_mult: tuple[int, ...] = (1, 2)  # one entry per encoder scale after the stride-2 stem (2 -> latent at 1/4)
     num_res_blocks: int = 1  # ResBlocks per encoder scale
-    embed_dim: int = 4  # latent channels (what the diffusion model sees)
-    n_embed: int = 1024  # codebook size
-    beta: float = 0.25  # commitment weight
+    embed_dim: int = 8  # latent channels (what the diffusion model sees)
+    z_ch: int = 64  # width of the decoder's latent path
     # neighbour feature pyramid and flow estimator: channels at scales 1/2, 1/4, 1/8, ...;
     # the length sets the coarsest flow level (4 levels -> 1/16). Flows are refined down to
     # 1/2 resolution and upsampled; a light full-resolution head predicts the residual.
@@ -41,9 +45,8 @@ class VQGANConfig:
     SETTINGS = ("align_scales", "align_radii", "align_window", "align_sharpness", "align_smooth", "warp_mode")
 
     def latent_fields(self) -> dict[str, object]:
-        """The fields that define the latent space (encoder and codebook)."""
-        return {k: getattr(self, k) for k in ("in_channels", "ch", "ch_mult", "num_res_blocks", "embed_dim",
-                                              "n_embed", "beta")}
+        """The fields that define the latent space (the posterior encoder)."""
+        return {k: getattr(self, k) for k in ("in_channels", "ch", "ch_mult", "num_res_blocks", "embed_dim")}
 
     @property
     def factor(self) -> int:
@@ -58,9 +61,11 @@ class VQGANConfig:
 
 @dataclass(frozen=True)
 class UNetConfig:
-    """Denoiser eps/v_theta(concat(z0, z1_t, z2), t) on the latent grid."""
+    """Denoiser eps/v_theta(concat(z1_t, c), t) on the latent grid; c is a context computed once per
+    pair from the aligned neighbours, the block matcher's motion and the frame time."""
 
-    latent_channels: int = 4  # must equal VQGANConfig.embed_dim
+    latent_channels: int = 8  # must equal VQGANConfig.embed_dim
+    context_ch: int = 32  # channels of the context c (a strided conv stem at the latent's resolution)
     ch: int = 64  # base width
     ch_mult: tuple[int, ...] = (1, 2, 2)  # one entry per U-Net level
     num_res_blocks: int = 1  # per level, down path (up path has one more)
@@ -95,10 +100,10 @@ class LDMConfig:
 PRESETS: dict[str, LDMConfig] = {
     # tests: runs in milliseconds on 32x32 frames
     "tiny": LDMConfig(
-        vqgan=VQGANConfig(ch=8, ch_mult=(1, 2, 2), embed_dim=4, n_embed=64,
+        vqgan=VQGANConfig(ch=8, ch_mult=(1, 2), embed_dim=5, z_ch=8,
                           pyramid_ch=(8, 8, 8, 8), flow_ch=(8, 8, 8, 8), head_ch=8,
                           align_scales=(8, 4, 2), align_radii=(2, 1, 1), align_window=5, align_smooth=3),
-        unet=UNetConfig(latent_channels=4, ch=16, ch_mult=(1, 2), attn_levels=(1,), num_heads=2),
+        unet=UNetConfig(latent_channels=5, context_ch=8, ch=16, ch_mult=(1, 2), attn_levels=(1,), num_heads=2),
         scheduler=SchedulerConfig(num_train_timesteps=50),
         default_steps=4,
     ),
@@ -106,15 +111,14 @@ PRESETS: dict[str, LDMConfig] = {
     "small": LDMConfig(vqgan=VQGANConfig(align_scales=(32, 16, 8, 4, 2), align_radii=(3, 2, 2, 2, 1),
                                          warp_mode="bicubic"),
                        unet=UNetConfig(ch=32, ch_mult=(1, 2, 4), attn_levels=(2,), num_heads=4),
-                       default_steps=1),  # measured: 1-8 DDIM steps score the same (RESULTS.md)
+                       default_steps=2),
     # a GPU model of the seed paper's size
     "base": LDMConfig(
-        vqgan=VQGANConfig(ch=128, ch_mult=(1, 2, 4), num_res_blocks=2, embed_dim=4,
-                          n_embed=8192, pyramid_ch=(64, 96, 128, 192),
-                          flow_ch=(64, 96, 160, 256), head_ch=32,
+        vqgan=VQGANConfig(ch=64, ch_mult=(1, 2), num_res_blocks=2, embed_dim=16, z_ch=128,
+                          pyramid_ch=(64, 96, 128, 192), flow_ch=(64, 96, 160, 256), head_ch=32,
                           align_scales=(32, 16, 8, 4, 2), align_radii=(3, 2, 2, 2, 1), warp_mode="bicubic"),
-        unet=UNetConfig(latent_channels=4, ch=128, ch_mult=(1, 2, 3, 4), num_res_blocks=2,
-                        attn_levels=(1, 2, 3), num_heads=8),
+        unet=UNetConfig(latent_channels=16, context_ch=64, ch=128, ch_mult=(1, 2, 3, 4), num_res_blocks=2,
+                        attn_levels=(2, 3), num_heads=8),
     ),
 }
 

@@ -157,7 +157,9 @@ def _thumbs(frames: np.ndarray, chunk: int = 32) -> np.ndarray:
 
 
 class VideoTriplets(_Seeded):
-    """Triplets (i, i+s, i+2s) from videos decoded once into memory (uint8).
+    """Triplets (i, i+s, i+2s) from videos decoded once into memory (uint8); with ``spans``, also
+    uneven ones (i, i+k, i+n) for n in spans and 0 < k < n, 2k != n, whose middle sits at t = k/n
+    (items are then (frames, t): what teaches the model any frame time).
 
     Memory: N frames x H x W x 3 bytes per video (600 frames of 640x480: 550 MB);
     `max_side` downscales (area) on load. A triplet is skipped when a scene cut lies
@@ -168,9 +170,12 @@ class VideoTriplets(_Seeded):
 
     def __init__(self, paths: Sequence[Path | str], crop: int | None = 256, strides: Iterable[int] = (1, 2),
                  max_frames_per_video: int | None = 600, max_side: int | None = None, *, seed: int = 0,
-                 augment: bool = True, name: str | None = None):
+                 augment: bool = True, name: str | None = None, spans: Iterable[int] = ()):
         self.crop, self.seed, self.augment = crop, seed, augment
         self.strides = tuple(int(s) for s in strides)
+        self.spans = tuple(int(n) for n in spans)
+        if self.spans and min(self.spans) < 2:
+            raise DataError(f"spans must be integers >= 2, got {self.spans}")
         if not self.strides or min(self.strides) < 1:
             raise DataError(f"strides must be positive integers, got {self.strides}")
         self.max_side = max_side
@@ -178,7 +183,7 @@ class VideoTriplets(_Seeded):
         files = [f for p in paths for f in list_videos(p)]
         self.files: list[Path] = []
         self.videos: list[np.ndarray] = []  # each uint8 [N, H, W, 3]
-        index: list[np.ndarray] = []  # rows (video, i, stride)
+        index: list[np.ndarray] = []  # rows (video, i, k, n): frames i, i+k, i+n
         self.skipped_cuts = self.skipped_duplicates = self.num_cuts = 0
         for f in files:
             frames = read_video(f, crop, max_frames_per_video, max_side)
@@ -186,50 +191,71 @@ class VideoTriplets(_Seeded):
             self.files.append(f)
             self.videos.append(frames)
             index.append(rows)
-        self.index = np.concatenate(index) if index else np.zeros((0, 3), dtype=np.int64)  # [M, 3]
+        self.index = np.concatenate(index) if index else np.zeros((0, 4), dtype=np.int64)  # [M, 4]
 
     def _index(self, vid: int, frames: np.ndarray) -> np.ndarray:
-        """Valid (vid, i, s) rows of one video; updates the skip counters."""
-        n = len(frames)
+        """Valid (vid, i, k, n) rows of one video; updates the skip counters."""
+        n_frames = len(frames)
         th = _thumbs(frames)  # [N, h, w, 3]
         cuts = scene_cuts(frames, thumbs=th)  # [N-1]: cut between i and i+1
         self.num_cuts += int(cuts.sum())
         cum = np.concatenate([[0], np.cumsum(cuts)])  # cuts before frame i
+        shapes = [(s, 2 * s) for s in self.strides]
+        shapes += [(k, n) for n in self.spans for k in range(1, n) if 2 * k != n]
+        dups = {}  # gap -> [N-gap]: frame i+gap repeats frame i
+
+        def dup(gap: int) -> np.ndarray:
+            if gap not in dups:
+                dups[gap] = duplicate_pairs(th, gap)
+            return dups[gap]
+
         rows = []
-        for s in self.strides:
-            m = n - 2 * s
+        for k, n in shapes:
+            m = n_frames - n
             if m <= 0:
                 continue
             i = np.arange(m)
-            across = cum[i + 2 * s] - cum[i] > 0
-            d1 = duplicate_pairs(th, s)  # [N-s]: i+s repeats i
-            d2 = duplicate_pairs(th, 2 * s)  # [N-2s]
-            dup = d1[i] | d1[i + s] | d2[i]
+            across = cum[i + n] - cum[i] > 0
+            bad = dup(k)[i] | dup(n - k)[i + k] | dup(n)[i]
             self.skipped_cuts += int(across.sum())
-            self.skipped_duplicates += int((dup & ~across).sum())
-            keep = i[~across & ~dup]
-            rows.append(np.stack([np.full_like(keep, vid), keep, np.full_like(keep, s)], axis=1))
-        return np.concatenate(rows) if rows else np.zeros((0, 3), dtype=np.int64)
+            self.skipped_duplicates += int((bad & ~across).sum())
+            keep = i[~across & ~bad]
+            rows.append(np.stack([np.full_like(keep, vid), keep, np.full_like(keep, k), np.full_like(keep, n)], axis=1))
+        return np.concatenate(rows) if rows else np.zeros((0, 4), dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.index)
 
     def triplet(self, index: int) -> np.ndarray:
-        """uint8 [3, H, W, 3] frames (i, i+s, i+2s) of item `index`, before augmentation."""
-        vid, i, s = (int(v) for v in self.index[index])
-        return self.videos[vid][[i, i + s, i + 2 * s]]
+        """uint8 [3, H, W, 3] frames (i, i+k, i+n) of item `index`, before augmentation."""
+        vid, i, k, n = (int(v) for v in self.index[index])
+        return self.videos[vid][[i, i + k, i + n]]
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def time(self, index: int) -> float:
+        """t = k/n of item `index` before augmentation (0.5 for the even triplets)."""
+        return float(self.index[index, 2] / self.index[index, 3])
+
+    def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, float]:
         trip = self.triplet(index)
-        out = augment(trip, self.crop, self.rng(index), pan=self.pan) if self.augment else center_crop(trip, self.crop)
-        return to_tensor(out)  # [3, 3, S, S]
+        if not self.spans:
+            out = augment(trip, self.crop, self.rng(index), pan=self.pan) if self.augment else center_crop(trip, self.crop)
+            return to_tensor(out)  # [3, 3, S, S]
+        t = self.time(index)
+        if not self.augment:
+            return to_tensor(center_crop(trip, self.crop)), t
+        rng = self.rng(index)
+        out = augment(trip, self.crop, rng, pan=self.pan, reverse=False)
+        if rng.random() < 0.5:  # temporal reversal: the middle moves to 1 - t
+            out, t = np.ascontiguousarray(out[::-1]), 1.0 - t
+        return to_tensor(out), t
 
     def describe(self) -> str:
         n_frames = sum(len(v) for v in self.videos)
         mb = sum(v.nbytes for v in self.videos) / 2**20
         side = f", max side {self.max_side}" if self.max_side else ""
         return (f"videos {self.name}: {len(self.files)} file(s), {n_frames} frames ({mb:.0f} MB{side}), "
-                f"{len(self)} triplets (strides {','.join(map(str, self.strides))}), skipped "
+                f"{len(self)} triplets (strides {','.join(map(str, self.strides))}"
+                f"{'; spans ' + ','.join(map(str, self.spans)) if self.spans else ''}), skipped "
                 f"{self.skipped_cuts} across {self.num_cuts} scene cut(s) and {self.skipped_duplicates} "
                 f"with duplicate frames")
 
@@ -369,7 +395,7 @@ def is_vimeo_root(path: Path) -> bool:
 
 def build_dataset(paths: Sequence[Path | str], crop: int, strides: Iterable[int] = (1, 2),
                   max_frames_per_video: int | None = 600, max_side: int | None = None, *,
-                  split: str = "train", seed: int = 0, pan: int = 0) -> TripletDataset:
+                  split: str = "train", seed: int = 0, pan: int = 0, spans: Iterable[int] = ()) -> TripletDataset:
     """One dataset over all sources: a Vimeo-90k root, "synthetic[:N]" (when no such path exists),
     or a video file / folder of videos (each path one VideoTriplets)."""
     if not paths:
@@ -385,7 +411,8 @@ def build_dataset(paths: Sequence[Path | str], crop: int, strides: Iterable[int]
             parts.append(VimeoTriplets(path, split=split, crop=crop, seed=seed))
         else:
             parts.append(VideoTriplets([path], crop=crop, strides=strides, max_frames_per_video=max_frames_per_video,
-                                       max_side=max_side, seed=seed, augment=split == "train", name=str(path)))
+                                       max_side=max_side, seed=seed, augment=split == "train", name=str(path),
+                                       spans=spans))
     for part in parts:
         part.pan = pan
     return TripletDataset(parts)

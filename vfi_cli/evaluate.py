@@ -199,11 +199,15 @@ def video_triplets(path: Path, counts: Scores) -> Iterator[Triplet]:
 # ----------------------------------------------------------------------------- evaluation
 
 
-def pair_predictor(method: Method) -> Callable[[Source, list[Triplet]], np.ndarray]:
-    """Adapt a pair method (x0s, x2s -> middles) to ``evaluate_with``'s predictor signature."""
+def pair_predictor(method: Method, with_truth: bool = False) -> Callable[[Source, list[Triplet]], np.ndarray]:
+    """Adapt a pair method (x0s, x2s -> middles) to ``evaluate_with``'s predictor signature;
+    with_truth: the method also gets the true middles (an oracle, e.g. `vfi eval --latent oracle`)."""
 
     def predict(src: Source, batch: list[Triplet]) -> np.ndarray:
-        return method(np.stack([t.x0 for t in batch]), np.stack([t.x2 for t in batch]))  # [B, H, W, 3]
+        x0, x2 = np.stack([t.x0 for t in batch]), np.stack([t.x2 for t in batch])
+        if with_truth:
+            return method(x0, x2, np.stack([t.truth for t in batch]))
+        return method(x0, x2)  # [B, H, W, 3]
 
     return predict
 
@@ -219,6 +223,7 @@ def evaluate(
     n_examples: int = 4,
     fid_device: str = "cpu",
     progress: Callable[[str, int], None] | None = None,
+    with_truth: bool = False,
 ) -> EvalResult:
     """Run ``method`` on every usable triplet of ``paths``; per-clip and pooled scores.
 
@@ -229,7 +234,7 @@ def evaluate(
     every batch (for a progress bar). Raises DataError if no triplet is usable.
     """
     return evaluate_with(
-        paths, pair_predictor(method), batch_size=batch_size, max_pairs=max_pairs, fid=fid,
+        paths, pair_predictor(method, with_truth), batch_size=batch_size, max_pairs=max_pairs, fid=fid,
         save_examples=save_examples, n_examples=n_examples, fid_device=fid_device, progress=progress,
     )
 

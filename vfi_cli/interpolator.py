@@ -14,6 +14,7 @@ from vfi_cli import checkpoint, tiling
 from vfi_cli.config import LDMConfig
 from vfi_cli.errors import VfiError, WeightsError
 from vfi_cli.frames import crop_to, pad_to_multiple, to_tensor, to_uint8
+from vfi_cli.sampling import sample_latent
 from vfi_cli.schedulers import SAMPLERS, make_sampler
 
 def _default_weights() -> Path:
@@ -37,25 +38,26 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+LATENTS = ("sampled", "oracle", "noise")  # where the decoded latent comes from (`vfi eval --latent`)
+
+
 @dataclass
 class Encoded:
-    """Frames on the device, padded to the model stride, with their latents and pyramid features."""
+    """Frames on the device in [-1, 1], padded to the model stride (each uploaded once and reused by
+    both of its pairs; latents are per pair, sampled by ``Interpolator.middles``)."""
 
     x: torch.Tensor  # [B, 3, Hp, Wp] in [-1, 1]
-    z: torch.Tensor  # [B, E, Hp/f, Wp/f] scaled latent
-    feats: list[torch.Tensor]  # pyramid, finest first ([] when the model aligns each pair itself)
     hw: tuple[int, int]  # original (H, W)
 
     def __len__(self) -> int:
         return self.x.shape[0]
 
     def select(self, idx: torch.Tensor | slice) -> "Encoded":
-        return Encoded(self.x[idx], self.z[idx], [f[idx] for f in self.feats], self.hw)
+        return Encoded(self.x[idx], self.hw)
 
     @staticmethod
     def cat(parts: list["Encoded"]) -> "Encoded":
-        return Encoded(torch.cat([p.x for p in parts]), torch.cat([p.z for p in parts]),
-                       [torch.cat(fs) for fs in zip(*[p.feats for p in parts])], parts[0].hw)
+        return Encoded(torch.cat([p.x for p in parts]), parts[0].hw)
 
 
 class Interpolator:
@@ -115,16 +117,13 @@ class Interpolator:
 
     @torch.inference_mode()
     def encode(self, frames: np.ndarray) -> Encoded:
-        """frames [B, H, W, 3] uint8 -> Encoded (every frame encoded once, reused by both its pairs)."""
+        """frames [B, H, W, 3] uint8 -> Encoded (on the device, padded to the model stride)."""
         x = to_tensor(frames).to(self.device)
         hw = (x.shape[-2], x.shape[-1])
         x, _ = pad_to_multiple(x, self.stride)
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
-        with self._autocast():
-            z = self.vqgan.encode(x).float() * self.cfg.latent_scale
-            feats = self.vqgan.features(x) if self.vqgan.shares_features else []
-        return Encoded(x, z, feats, hw)
+        return Encoded(x, hw)
 
     def _generators(self, keys: list[int]) -> list[torch.Generator]:
         """One CPU generator per pair, seeded from (seed, pair key): results do not depend on batching."""
@@ -136,71 +135,72 @@ class Interpolator:
         return tiling.plan(hw[0], hw[1], self.tile_pixels, self.tile_overlap, self.stride)
 
     @torch.inference_mode()
-    def sample_latent(self, z0: torch.Tensor, z2: torch.Tensor, keys: list[int],
-                      grid: tiling.TileGrid | None = None) -> torch.Tensor:
-        """Middle latents [B, E, h, w] (scaled) given the neighbours' scaled latents; with a latent-
-        resolution ``grid`` the denoiser runs per tile and the tiles' predictions are blended."""
-        f = self.cfg.vqgan.factor
-        grid = grid or self.grid((z0.shape[-2] * f, z0.shape[-1] * f)).scaled(f)
-        sampler = make_sampler(self.sampler_name, self.cfg.scheduler)
-        sampler.set_timesteps(self.steps)
+    def middles(self, a: Encoded, b: Encoded, keys: list[int], timings: dict[str, float] | None = None,
+                t: torch.Tensor | None = None, latent: str = "sampled", truth: Encoded | None = None) -> np.ndarray:
+        """New frames between the pairs (a[i], b[i]) at times t [B] (default 0.5) -> [B, H, W, 3] uint8.
+
+        Per pair: align on t (block matcher), sample the latent with the denoiser from noise keyed
+        by keys[i], decode. latent="oracle" decodes the posterior mean of the true frames `truth`
+        instead (what a perfect denoiser returns); "noise" decodes the sampler's initial noise
+        (no denoising). Adds the seconds of "sampler" and "align + decoder" to ``timings``."""
+        if latent not in LATENTS:
+            raise VfiError(f"unknown latent source {latent!r}; choose one of {', '.join(LATENTS)}")
+        if latent == "oracle" and truth is None:
+            raise VfiError("the oracle latent needs the true frames")
+        n = len(a)
+        t = torch.full((n,), 0.5, device=self.device) if t is None else t.to(self.device, torch.float32)
+        f, c = self.cfg.vqgan.factor, self.cfg.unet.latent_channels
+        hp, wp = a.x.shape[-2:]
         gens = self._generators(keys)
-        x = torch.stack([torch.randn(tuple(z0.shape[1:]), generator=g) for g in gens]).to(self.device)
-        x = x * sampler.init_noise_sigma
-        for t in sampler.timesteps:
-            tt = torch.full((x.shape[0],), int(t), device=self.device, dtype=torch.long)
+        noise = torch.stack([torch.randn((c, hp // f, wp // f), generator=g) for g in gens]).to(self.device)
+        spent = {"sampler": 0.0, "align + decoder": 0.0}
+        scale = self.cfg.latent_scale
 
+        def synth(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+            def cut(x: torch.Tensor, s: int = 1) -> torch.Tensor:  # the window on a grid s times coarser
+                return x[..., y0 // s:y1 // s, x0 // s:x1 // s]
 
-            def denoise(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-                w = (..., slice(y0, y1), slice(x0, x1))
-                with self._autocast():
-                    return self.unet(z0[w], x[w], z2[w], tt).float()
-
-            out = tiling.blend(grid, denoise)
-            x = sampler.step(out, int(t), x, generator=gens)
-        return x
-
-    @torch.inference_mode()
-    def middles(self, a: Encoded, b: Encoded, keys: list[int], timings: dict[str, float] | None = None) -> np.ndarray:
-        """Middle frames of the pairs (a[i], b[i]) -> [B, H, W, 3] uint8; adds the seconds spent in
-        the "sampler" and in "align + decoder" to ``timings`` when given."""
-        t0 = time.perf_counter()
-        grid = self.grid(tuple(a.x.shape[-2:]))
-        f = self.cfg.vqgan.factor
-        z1 = self.sample_latent(a.z, b.z, keys, grid.scaled(f)) / self.cfg.latent_scale
-        with self._autocast():
-            zq, _, _ = self.vqgan.quantize(z1)
-        t1 = time.perf_counter()
-
-        def decode(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-            def cut(t: torch.Tensor, s: int) -> torch.Tensor:  # the window on a grid s times coarser
-                return t[..., y0 // s:y1 // s, x0 // s:x1 // s]
-
-            fa = [cut(t, 2 ** (i + 1)) for i, t in enumerate(a.feats)] or None  # None: per-pair features
-            fb = [cut(t, 2 ** (i + 1)) for i, t in enumerate(b.feats)] or None
+            c0 = time.perf_counter()
             with self._autocast():
-                return self.vqgan.interpolate(cut(zq, f), cut(a.x, 1), cut(b.x, 1), fa, fb).float()
+                pair = self.vqgan.prepare(cut(a.x), cut(b.x), t)
+                c1 = time.perf_counter()
+                if latent == "oracle":
+                    z = self.vqgan.encode(cut(truth.x), pair)
+                elif latent == "noise":
+                    z = cut(noise, f) * make_sampler(self.sampler_name, self.cfg.scheduler).init_noise_sigma / scale
+                else:
+                    z = sample_latent(self.unet, self.cfg.scheduler, self.unet.context(pair).float(), cut(noise, f),
+                                      self.sampler_name, self.steps, gens, self._autocast) / scale
+                c2 = time.perf_counter()
+                out = self.vqgan.decode(z.to(pair.x0.dtype), pair).float()
+            spent["sampler"] += c2 - c1
+            spent["align + decoder"] += (c1 - c0) + time.perf_counter() - c2
+            return out
 
-        pred = tiling.blend(grid, decode)  # [B, 3, Hp, Wp]
+        pred = tiling.blend(self.grid((hp, wp)), synth)  # [B, 3, Hp, Wp]
         out = to_uint8(crop_to(pred, a.hw))
         if timings is not None:
-            timings["sampler"] = timings.get("sampler", 0.0) + t1 - t0
-            timings["align + decoder"] = timings.get("align + decoder", 0.0) + time.perf_counter() - t1
+            for k, v in spent.items():
+                timings[k] = timings.get(k, 0.0) + v
         return out
 
-    def sequential_pairs(self):
-        """A pair method (a, b -> middles) that keys noise by a running pair index, so a sequence of
-        calls gives the same result whatever the batch sizes (what `vfi eval` and benchmarks use)."""
+    def sequential_pairs(self, latent: str = "sampled"):
+        """A pair method (a, b[, truth] -> middles) that keys noise by a running pair index, so a
+        sequence of calls gives the same result whatever the batch sizes (what `vfi eval` and
+        benchmarks use); `truth` (the true middles) is needed by latent="oracle"."""
         done = [0]
 
-        def method(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            out = self.interpolate_pairs(a, b, first_key=done[0])
+        def method(a: np.ndarray, b: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+            out = self.interpolate_pairs(a, b, first_key=done[0], latent=latent, truth=truth)
             done[0] += len(a)
             return out
 
         return method
 
-    def interpolate_pairs(self, a: np.ndarray, b: np.ndarray, first_key: int = 0) -> np.ndarray:
-        """Convenience for evaluation: a, b [B, H, W, 3] uint8 -> middles [B, H, W, 3] uint8."""
+    def interpolate_pairs(self, a: np.ndarray, b: np.ndarray, first_key: int = 0, latent: str = "sampled",
+                          truth: np.ndarray | None = None, t: torch.Tensor | None = None) -> np.ndarray:
+        """Convenience for evaluation: a, b [B, H, W, 3] uint8 -> new frames [B, H, W, 3] uint8
+        (truth: the true frames, for latent="oracle")."""
         ea, eb = self.encode(a), self.encode(b)
-        return self.middles(ea, eb, list(range(first_key, first_key + len(a))))
+        et = self.encode(truth) if truth is not None else None
+        return self.middles(ea, eb, list(range(first_key, first_key + len(a))), t=t, latent=latent, truth=et)

@@ -95,8 +95,20 @@ def half_motion(x0: torch.Tensor, x2: torch.Tensor, cfg: AlignConfig) -> torch.T
     return resize_to(d, x0.shape[-2:]) * prev
 
 
-def align(x0: torch.Tensor, x2: torch.Tensor, cfg: AlignConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Both neighbours warped onto the middle frame and the motion used:
-    (x0 at p - d, x2 at p + d, d [B, 2, H, W])."""
+def time_offsets(d: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where frame time t in (0, 1) samples each neighbour, from the middle frame's half-motion d
+    [B, 2, H, W] (linear motion, the field read at p): x0 at p + o0, x2 at p + o2 with
+    o0 = -2t d and o2 = 2(1 - t) d; t [B]. At t = 0.5 this is (-d, +d)."""
+    tt = t.to(d.dtype).view(-1, 1, 1, 1)
+    return -2.0 * tt * d, 2.0 * (1.0 - tt) * d
+
+
+def align(x0: torch.Tensor, x2: torch.Tensor, cfg: AlignConfig,
+          t: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Both neighbours warped onto frame time t [B] (default 0.5, the middle) and the middle
+    frame's half-motion: (x0 at p + o0, x2 at p + o2, d [B, 2, H, W]); see ``time_offsets``."""
     d = half_motion(x0, x2, cfg).to(x0.dtype)
-    return backward_warp(x0, -d), backward_warp(x2, d), d
+    if t is None:
+        return backward_warp(x0, -d), backward_warp(x2, d), d
+    o0, o2 = time_offsets(d, t)
+    return backward_warp(x0, o0), backward_warp(x2, o2), d

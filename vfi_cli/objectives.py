@@ -10,8 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import math
+
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -20,19 +21,34 @@ from vfi_cli.config import LDMConfig
 from vfi_cli.errors import DataError, WeightsError
 from vfi_cli.losses import (PatchDiscriminator, VGGPerceptual, adaptive_gan_weight, hinge_d_loss,
                             reconstruction_loss)
+from vfi_cli.sampling import sample_latent
 from vfi_cli.schedulers import NoiseSchedule
 from vfi_cli.unet import UNet
 from vfi_cli.vqgan import VQGAN
 
 
+WORTH_EVERY = 200  # steps between logs of the latent's worth (decoding the true latent vs noise)
+
+
+def _psnr(pred: torch.Tensor, x: torch.Tensor) -> float:
+    """PSNR in dB of frames in [-1, 1] (the batch pooled)."""
+    mse = float(((pred.clamp(-1, 1) - x) / 2).square().mean())
+    return 10.0 * math.log10(1.0 / max(mse, 1e-12))
+
+
 class VQGANObjective:
-    """L1 + SSIM + census + VQ (+ LPIPS when VGG weights are given) (+ PatchGAN after disc_start)."""
+    """L1 + SSIM + census + KL (+ LPIPS when VGG weights are given) (+ PatchGAN after disc_start).
+
+    With ``on_samples`` (decoder fine-tuning, encoder frozen), part of each batch is decoded from the
+    latent that the given model's denoiser samples, so imperfect samples degrade gracefully.
+    """
 
     kind = "vqgan"
 
     def __init__(self, cfg: LDMConfig, tc, device: torch.device):
         self.cfg, self.tc, self.device = cfg, tc, device
         self.net = VQGAN(cfg.vqgan).to(device)
+        self.worth: dict[str, float] = {}
         if tc.init_from:
             try:
                 init, _ = checkpoint.load_autoencoder(Path(tc.init_from))
@@ -45,21 +61,31 @@ class VQGANObjective:
             except RuntimeError:
                 raise WeightsError(f"--init {tc.init_from}: its decoder's parameters differ from the "
                                    f"{tc.preset!r} preset's") from None
+        if tc.warm_start:
+            self.warm_started = checkpoint.warm_start(self.net, Path(tc.warm_start))
         if tc.freeze_encoder:
             self.net.encoder.requires_grad_(False)
-            self.net.quantizer.requires_grad_(False)
+        self.sampler = None
+        if tc.on_samples:
+            if not tc.freeze_encoder:
+                raise DataError("--on-samples needs --freeze-encoder (the denoiser's latents must stay valid)")
+            self.sampler = _LatentSampler(Path(tc.on_samples), self.net, device)
         self.disc = PatchDiscriminator().to(device) if tc.disc_weight > 0 else None
         self.perceptual = VGGPerceptual(Path(tc.lpips_weights)).to(device) if tc.lpips_weights else None
 
     def aux_modules(self) -> dict[str, nn.Module]:
         return {"disc": self.disc} if self.disc is not None else {}
 
-    def loss(self, batch: torch.Tensor, step: int, net: nn.Module) -> tuple[torch.Tensor, dict[str, float]]:
-        x0, x1, x2 = batch.unbind(1)  # each [B, 3, S, S]
-        keep = (torch.rand(x0.shape[0], device=x0.device) >= self.tc.latent_dropout).float()
-        pred, vq_loss, idx = net(x0, x1, x2, keep=keep)
+    def loss(self, batch: torch.Tensor, t: torch.Tensor, step: int,
+             net: nn.Module) -> tuple[torch.Tensor, dict[str, float]]:
+        x0, x1, x2 = batch.unbind(1)  # each [B, 3, S, S]; t [B]
+        resample = None
+        if self.sampler is not None:
+            n = int(round(self.tc.sample_mix * x0.shape[0]))
+            resample = lambda pair: self.sampler(pair, n)  # noqa: E731
+        pred, kl, mean = net(x0, x1, x2, t, resample=resample, free_nats=self.tc.free_nats)
         terms = reconstruction_loss(pred, x1, self.tc.w_ssim, self.tc.w_census)
-        terms["vq"] = vq_loss
+        terms["kl"] = self.tc.kl_weight * kl
         if self.perceptual is not None:
             terms["lpips"] = self.tc.w_lpips * self.perceptual(pred, x1)
         rec = sum(terms.values())
@@ -71,9 +97,24 @@ class VQGANObjective:
             terms["gan"] = w * g_loss
             total = rec + terms["gan"]
         logs = {k: v.item() for k, v in terms.items()}
-        logs["codes_used"] = float(idx.unique().numel())
+        logs["kl_nats"] = float(self._core(net).last_kl_nats)
+        if step % WORTH_EVERY == 0:
+            self.worth = self.latent_worth(x0, x1, x2, t, mean.detach())
+        logs.update(self.worth)
         self._last = (pred.detach(), x1)
         return total, logs
+
+    @torch.no_grad()
+    def latent_worth(self, x0, x1, x2, t, mean: torch.Tensor) -> dict[str, float]:
+        """PSNR of the batch decoded from the true latent (posterior mean) and from N(0, I) noise."""
+        core = self._core(self.net)
+        was = core.training
+        core.eval()
+        pair = core.prepare(x0, x2, t)
+        true = _psnr(core.decode(mean, pair), x1)
+        noise = _psnr(core.decode(torch.randn_like(mean), pair), x1)
+        core.train(was)
+        return {"psnr_true": true, "psnr_noise": noise}
 
     def disc_loss(self, step: int) -> torch.Tensor | None:
         """Hinge loss of the discriminator on the last batch (None before disc_start)."""
@@ -86,15 +127,35 @@ class VQGANObjective:
     def _core(net: nn.Module) -> nn.Module:
         return net.module if hasattr(net, "module") else net
 
-    def after_step(self, step: int, batch: torch.Tensor) -> None:
-        if step > 0 and step % 200 == 0 and step < self.tc.max_steps // 2 and not self.tc.freeze_encoder:
-            with torch.no_grad():
-                self.net.quantizer.revive_dead_codes(self.net.encoder(batch[:, 1].to(self.device)))
-            if dist.is_available() and dist.is_initialized():  # every rank keeps rank 0's codebook
-                dist.broadcast(self.net.quantizer.codebook.weight.data, src=0)
+    def after_step(self, step: int, batch: torch.Tensor, t: torch.Tensor) -> None:
+        pass
 
     def save(self, out: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         checkpoint.save_autoencoder(out, self.cfg.vqgan, state, meta)
+
+
+class _LatentSampler:
+    """A trained model dir's denoiser, frozen: samples latents for pairs with its default sampler."""
+
+    def __init__(self, model_dir: Path, vqgan: VQGAN, device: torch.device):
+        try:
+            self.cfg, ae, self.unet, _ = checkpoint.load_interpolator(model_dir)
+        except WeightsError as e:
+            raise WeightsError(f"--on-samples: {e}") from None
+        a, b = ae.encoder.state_dict(), vqgan.encoder.state_dict()
+        if a.keys() != b.keys() or any(not torch.equal(a[k], b[k].cpu()) for k in a):
+            raise WeightsError(f"--on-samples {model_dir}: its autoencoder's encoder differs from --init's")
+        self.unet.requires_grad_(False).to(device)
+
+    @torch.no_grad()
+    def __call__(self, pair, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(keep [B] bool: True for the first n pairs, z [B, E, h, w] unscaled sampled latents)."""
+        ctx = self.unet.context(pair)
+        noise = torch.randn(ctx.shape[0], self.cfg.unet.latent_channels, *ctx.shape[-2:], device=ctx.device)
+        z = sample_latent(self.unet, self.cfg.scheduler, ctx, noise, self.cfg.default_sampler,
+                          self.cfg.default_steps) / self.cfg.latent_scale
+        keep = torch.arange(ctx.shape[0], device=ctx.device) < n
+        return keep, z
 
 
 class LDMObjective:
@@ -117,38 +178,40 @@ class LDMObjective:
         if tc.crop % multiple:
             raise DataError(f"--crop {tc.crop} must be a multiple of {multiple} for this autoencoder and U-Net "
                             f"(e.g. {max(multiple, tc.crop // multiple * multiple)})")
-        self.net = UNet(unet_cfg).to(device)
+        self.net = UNet(unet_cfg, self.vqgan.cfg.factor).to(device)
         self.schedule = NoiseSchedule(self.cfg.scheduler)
 
     def aux_modules(self) -> dict[str, nn.Module]:
         return {}
 
     @torch.no_grad()
-    def _latents(self, batch: torch.Tensor) -> torch.Tensor:
-        b = batch.shape[0]
-        z = self.vqgan.encode(batch.flatten(0, 1))  # [3B, E, h, w]
-        return z.unflatten(0, (b, 3)) * self.cfg.latent_scale  # [B, 3, E, h, w]
+    def _latents(self, batch: torch.Tensor, t: torch.Tensor):
+        """-> (the aligned pair, scaled latents of the true middle frames [B, E, h, w])."""
+        x0, x1, x2 = batch.unbind(1)
+        pair = self.vqgan.prepare(x0, x2, t)
+        return pair, self.vqgan.encode(x1, pair) * self.cfg.latent_scale
 
-    def calibrate(self, batch: torch.Tensor) -> float:
+    def calibrate(self, batch: torch.Tensor, t: torch.Tensor) -> float:
         """Set latent_scale so the diffusion latents have unit variance; returns it."""
         self.cfg = replace(self.cfg, latent_scale=1.0)
-        std = float(self._latents(batch).std())
+        std = float(self._latents(batch, t)[1].std())
         self.cfg = replace(self.cfg, latent_scale=round(1.0 / max(std, 1e-6), 5))
         return self.cfg.latent_scale
 
-    def loss(self, batch: torch.Tensor, step: int, net: nn.Module) -> tuple[torch.Tensor, dict[str, float]]:
-        z = self._latents(batch)
-        z0, z1, z2 = z.unbind(1)
-        t = torch.randint(0, self.cfg.scheduler.num_train_timesteps, (z1.shape[0],), device=z1.device)
+    def loss(self, batch: torch.Tensor, t: torch.Tensor, step: int,
+             net: nn.Module) -> tuple[torch.Tensor, dict[str, float]]:
+        pair, z1 = self._latents(batch, t)
+        s = torch.randint(0, self.cfg.scheduler.num_train_timesteps, (z1.shape[0],), device=z1.device)
         noise = torch.randn_like(z1)
-        out = net(z0, self.schedule.add_noise(z1, noise, t), z2, t)
-        loss = F.mse_loss(out, self.schedule.target(z1, noise, t))
+        core = net.module if hasattr(net, "module") else net
+        out = net(self.schedule.add_noise(z1, noise, s), s, core.context(pair))
+        loss = F.mse_loss(out, self.schedule.target(z1, noise, s))
         return loss, {"mse": loss.item()}
 
     def disc_loss(self, step: int) -> None:
         return None
 
-    def after_step(self, step: int, batch: torch.Tensor) -> None:
+    def after_step(self, step: int, batch: torch.Tensor, t: torch.Tensor) -> None:
         pass
 
     def save(self, out: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:

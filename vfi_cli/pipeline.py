@@ -121,7 +121,7 @@ class _Doubler:
                 codes = Encoded.cat([carry, self.interp.encode(stack[1:hi + 1])])
             else:
                 codes = self.interp.encode(stack[lo:hi + 1])
-            self._time("encode latents", t0)
+            self._time("upload frames", t0)
             idx = torch.as_tensor(part - lo, dtype=torch.long)
             mids = self.interp.middles(codes.select(idx), codes.select(idx + 1), [key0 + int(i) for i in part],
                                        timings=self.timings)

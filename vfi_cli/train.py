@@ -49,7 +49,12 @@ class TrainConfig:
     w_census: float = 0.5
     w_lpips: float = 0.1
     lpips_weights: str | None = None  # local torchvision VGG16 state dict; None = no LPIPS
-    latent_dropout: float = 0.1  # P(latent zeroed) so the decoder can interpolate alone
+    kl_weight: float = 3e-4  # weight of the latent's KL term (per element, mean)
+    free_nats: float = 0.25  # per latent channel: KL below this is free (no posterior collapse)
+    spans: tuple[int, ...] = ()  # also train on uneven triplets (i, i+k, i+n), n in spans: frame times k/n
+    warm_start: str | None = None  # vqgan only: copy every same-named, same-shaped tensor of this autoencoder dir
+    on_samples: str | None = None  # vqgan only: model dir whose denoiser samples z for part of each batch
+    sample_mix: float = 0.5  # vqgan with on_samples: fraction of each batch decoded from sampled latents
     disc_weight: float = 0.0  # 0 = no GAN
     disc_start: int = 5000
     init_from: str | None = None  # vqgan only: start from this autoencoder dir's weights
@@ -78,13 +83,16 @@ def _lr_at(step: int, tc: TrainConfig) -> float:
     return tc.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * p)))
 
 
-def _batch(dataset, step: int, tc: TrainConfig, rank: int) -> torch.Tensor:
-    """The batch of a step is a pure function of (seed, rank, step): resume repeats nothing."""
+def _batch(dataset, step: int, tc: TrainConfig, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch of a step is a pure function of (seed, rank, step): resume repeats nothing.
+    -> (frames [B, 3, 3, S, S], frame times t [B]; 0.5 for even triplets)."""
     rng = np.random.default_rng([tc.seed, rank, step])
     idx = rng.integers(0, len(dataset), size=tc.batch_size)
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(step)
-    return torch.stack([dataset[int(i)] for i in idx])  # [B, 3, 3, S, S]
+    items = [dataset[int(i)] for i in idx]
+    items = [it if isinstance(it, tuple) else (it, 0.5) for it in items]
+    return torch.stack([f for f, _ in items]), torch.tensor([t for _, t in items], dtype=torch.float32)
 
 
 def _step_seed(seed: int, rank: int, step: int) -> int:
@@ -118,8 +126,6 @@ def _save(objective, ema: dict, step: int, tc: TrainConfig, optimizers: dict, ex
         "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
         **extra,
     }
-    if hasattr(objective.net, "quantizer"):  # dead-code statistics since the last revival
-        state["codebook_usage"] = objective.net.quantizer.usage.clone()
     tmp = out / f".{STATE}.tmp"
     torch.save(state, tmp)
     os.replace(tmp, out / STATE)
@@ -152,12 +158,14 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
     np.random.seed(tc.seed + rank)
     dataset = build_dataset([Path(p) if p != "synthetic" else p for p in tc.data], crop=tc.crop,
                             strides=tc.strides, max_frames_per_video=tc.max_frames_per_video,
-                            max_side=tc.max_side, seed=tc.seed, pan=tc.pan)
+                            max_side=tc.max_side, seed=tc.seed, pan=tc.pan, spans=tc.spans)
     if len(dataset) == 0:
         raise DataError("no usable training triplets in " + ", ".join(tc.data))
     log(f"data: {dataset.describe() if hasattr(dataset, 'describe') else len(dataset)}")
 
     objective = _make_objective(tc, device)
+    if getattr(objective, "warm_started", None):
+        log(f"warm start: {objective.warm_started} tensors copied from {tc.warm_start}")
     net = objective.net
     params = [p for p in net.parameters() if p.requires_grad]
     optimizers = {"net": torch.optim.AdamW(params, lr=tc.lr, betas=(0.9, 0.99), weight_decay=0.0)}
@@ -183,13 +191,12 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
             o.load_state_dict(state["optimizers"][k])
         if "latent_scale" in state:
             objective.cfg = dataclasses.replace(objective.cfg, latent_scale=state["latent_scale"])
-        if "codebook_usage" in state:
-            objective.net.quantizer.usage.copy_(state["codebook_usage"])
         step = state["step"]
         log(f"resumed {out} at step {step}")
     elif objective.kind == "ldm":
         calib = dataclasses.replace(tc, batch_size=max(16, tc.batch_size))
-        scale = objective.calibrate(_batch(dataset, 0, calib, rank=0).to(device))  # same on every rank
+        frames, times = _batch(dataset, 0, calib, rank=0)
+        scale = objective.calibrate(frames.to(device), times.to(device))  # same on every rank
         log(f"latent scale {scale}")
 
     wrapped = (DistributedDataParallel(net, device_ids=[local_rank] if use_cuda else None)
@@ -211,12 +218,13 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
                     break
                 net.train()
                 torch.manual_seed(_step_seed(tc.seed, rank, step))  # dropout, t, noise: f(seed, rank, step)
-                batch = _batch(dataset, step, tc, rank).to(device)
+                frames, times = _batch(dataset, step, tc, rank)
+                batch, times = frames.to(device), times.to(device)
                 lr = _lr_at(step, tc)
                 for o in optimizers.values():
                     for g in o.param_groups:
                         g["lr"] = lr
-                loss, logs = objective.loss(batch, step, wrapped)
+                loss, logs = objective.loss(batch, times, step, wrapped)
                 if not torch.isfinite(loss):
                     raise TrainingError(f"loss became {loss.item()} at step {step} ({logs}); "
                                         f"resume from the last checkpoint with a lower --lr")
@@ -230,7 +238,7 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
                     d_loss.backward()
                     optimizers["disc"].step()
                     logs["disc"] = float(d_loss)
-                objective.after_step(step, batch)
+                objective.after_step(step, batch, times)
                 with torch.no_grad():
                     decay = min(tc.ema_decay, (1 + step) / (10 + step))
                     for k, v in net.state_dict().items():

@@ -1,12 +1,42 @@
-"""Denoising U-Net: out_theta(concat(z0, z1_t, z2), t) -> eps or v for the middle latent."""
+"""Denoising U-Net: out_theta(concat(z1_t, c), s) -> eps or v for the new frame's latent.
+
+The condition c [B, context_ch, H/f, W/f] is computed once per pair by ``ContextStem`` from what
+the neighbours tell without the true frame: both neighbours aligned on the frame time by the
+block matcher, their difference (large where the alignment failed: occlusions, non-linear
+motion), the matcher's motion and the frame time t. The sampler then runs only the U-Net.
+"""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
 from vfi_cli.config import UNetConfig
-from vfi_cli.layers import AttnBlock, Downsample, ResBlock, Upsample, group_norm, timestep_embedding
+from vfi_cli.layers import AttnBlock, ConvAct, Downsample, ResBlock, Upsample, group_norm, timestep_embedding
+
+
+class ContextStem(nn.Module):
+    """Pair (aligned neighbours, motion, t) at [B, *, H, W] -> c [B, context_ch, H/f, W/f]."""
+
+    MOTION_SCALE = 1.0 / 16.0  # pixels of half-motion -> input units
+
+    def __init__(self, context_ch: int, factor: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        ch = 12  # w0, w2, w0 - w2, d, t
+        for _ in range(int(math.log2(factor))):
+            layers.append(ConvAct(ch, context_ch, stride=2))
+            ch = context_ch
+        layers.append(nn.Conv2d(ch, context_ch, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, pair) -> torch.Tensor:
+        d = pair.d if pair.d is not None else pair.w0.new_zeros(pair.w0.shape[0], 2, *pair.w0.shape[-2:])
+        inp = torch.cat([pair.w0, pair.w2, pair.w0 - pair.w2, d * self.MOTION_SCALE,
+                         pair.time_plane(pair.w0.shape[-2:])], dim=1)
+        return self.net(inp)
 
 
 class UNet(nn.Module):
@@ -15,14 +45,15 @@ class UNet(nn.Module):
     Input latents must have H and W divisible by 2 ** (len(ch_mult) - 1).
     """
 
-    def __init__(self, cfg: UNetConfig):
+    def __init__(self, cfg: UNetConfig, factor: int):
         super().__init__()
         self.cfg = cfg
         c = cfg.latent_channels
         temb = cfg.ch * 4
         self.temb_ch = cfg.ch
         self.time_mlp = nn.Sequential(nn.Linear(cfg.ch, temb), nn.SiLU(), nn.Linear(temb, temb))
-        self.conv_in = nn.Conv2d(3 * c, cfg.ch, 3, padding=1)
+        self.context = ContextStem(cfg.context_ch, factor)  # factor: the autoencoder's latent downsampling
+        self.conv_in = nn.Conv2d(c + cfg.context_ch, cfg.ch, 3, padding=1)
 
         self.down = nn.ModuleList()
         skips = [cfg.ch]
@@ -68,10 +99,11 @@ class UNet(nn.Module):
             h = block(h, emb) if isinstance(block, ResBlock) else block(h)
         return h
 
-    def forward(self, z0: torch.Tensor, z1_t: torch.Tensor, z2: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        # z0, z1_t, z2: [B, C, h, w] (scaled latents); t: [B] timesteps -> [B, C, h, w]
-        emb = self.time_mlp(timestep_embedding(t, self.temb_ch))
-        h = self.conv_in(torch.cat([z0, z1_t, z2], dim=1))
+    def forward(self, z_t: torch.Tensor, s: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        # z_t: [B, C, h, w] noisy scaled latent; s: [B] diffusion timesteps; ctx: [B, context_ch, h, w]
+        # (from self.context(pair)) -> eps or v [B, C, h, w]
+        emb = self.time_mlp(timestep_embedding(s, self.temb_ch))
+        h = self.conv_in(torch.cat([z_t, ctx], dim=1))
         hs = [h]
         for blocks in self.down:
             h = self._run(blocks, h, emb)

@@ -1,6 +1,23 @@
-"""VQGAN autoencoder whose decoder interpolates: G(z1, x0, x2) warps and blends the neighbours."""
+"""Autoencoder of the middle frame given its neighbours, whose decoder interpolates.
+
+Frames are [B, 3, H, W] in [-1, 1]; t [B] is the new frame's time in (0, 1) between x0 (t = 0)
+and x2 (t = 1). Flows are in pixels (dx, dy) and backward: a frame warped by f samples the
+source at p + f(p). Pyramids are finest first (1/2, 1/4, ...).
+
+- ``prepare`` aligns both neighbours on time t with the parameter-free block matcher
+  (vfi_cli/motion.py) and builds the decoder's feature pyramids of the aligned frames.
+- The posterior encoder q(z | x1, x0', x2', t) sees the true frame beside the aligned neighbours,
+  like RIFE's privileged teacher (Huang et al., ECCV 2022), so the latent z [B, E, H/4, W/4]
+  codes what the neighbours cannot tell: motion corrections, occlusions, new content. It is
+  KL-regularised towards N(0, I) (Kingma & Welling 2014; Rombach et al., LDM 2022), which is
+  what the denoiser samples at inference, without x1.
+- The decoder G(z, x0, x2, t) refines flows and an occlusion mask coarse to fine (IFNet, RIFE)
+  with the latent injected at every scale, then out = m * warp(x0) + (1 - m) * warp(x2) + r.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -11,12 +28,31 @@ from vfi_cli.config import VQGANConfig
 from vfi_cli.layers import ConvAct, Downsample, ResBlock, backward_warp, group_norm, resize_to
 
 
-class Encoder(nn.Module):
-    """x [B, 3, H, W] in [-1, 1] -> z [B, embed_dim, H/f, W/f] (continuous, before quantization)."""
+@dataclass
+class Pair:
+    """Two neighbours prepared for the frame at time t (what every later stage reads)."""
+
+    x0: torch.Tensor  # [B, 3, H, W] the earlier frame
+    x2: torch.Tensor  # [B, 3, H, W] the later frame
+    t: torch.Tensor  # [B] time of the new frame in (0, 1)
+    w0: torch.Tensor  # [B, 3, H, W] x0 aligned on time t (x0 itself without alignment)
+    w2: torch.Tensor  # [B, 3, H, W] x2 aligned on time t
+    d: torch.Tensor | None  # [B, 2, H, W] the block matcher's half-motion of the middle frame (None: no alignment)
+    feats0: list[torch.Tensor]  # pyramid of w0, finest first
+    feats2: list[torch.Tensor]  # pyramid of w2
+
+    def time_plane(self, hw: tuple[int, int]) -> torch.Tensor:
+        """t broadcast to a [B, 1, h, w] input plane."""
+        return self.t.to(self.x0.dtype).view(-1, 1, 1, 1).expand(-1, 1, *hw)
+
+
+class PosteriorEncoder(nn.Module):
+    """(x1, x0', x2', t) -> (mean, log-variance) of q(z | ...), each [B, E, H/f, W/f]."""
 
     def __init__(self, cfg: VQGANConfig):
         super().__init__()
-        self.conv_in = nn.Conv2d(cfg.in_channels, cfg.ch, 4, stride=2, padding=1)  # stem: 1/2
+        c = cfg.in_channels
+        self.conv_in = nn.Conv2d(5 * c + 1, cfg.ch, 4, stride=2, padding=1)  # stem: 1/2
         blocks: list[nn.Module] = []
         ch = cfg.ch
         for i, mult in enumerate(cfg.ch_mult):
@@ -28,52 +64,27 @@ class Encoder(nn.Module):
         blocks.append(ResBlock(ch, ch))
         self.blocks = nn.Sequential(*blocks)
         self.norm_out = group_norm(ch)
-        self.conv_out = nn.Conv2d(ch, cfg.embed_dim, 3, padding=1)
+        self.conv_out = nn.Conv2d(ch, 2 * cfg.embed_dim, 3, padding=1)
+        # start at z = 0 with little noise: the decoder begins as a latent-free interpolator
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.constant_(self.conv_out.bias[cfg.embed_dim:], -4.0)
+        nn.init.zeros_(self.conv_out.bias[:cfg.embed_dim])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv_out(F.silu(self.norm_out(self.blocks(self.conv_in(x)))))
+    def forward(self, x1: torch.Tensor, pair: Pair) -> tuple[torch.Tensor, torch.Tensor]:
+        inp = torch.cat([x1, pair.w0, pair.w2, x1 - pair.w0, x1 - pair.w2, pair.time_plane(x1.shape[-2:])], dim=1)
+        h = self.conv_out(F.silu(self.norm_out(self.blocks(self.conv_in(inp)))))
+        mean, logvar = h.chunk(2, dim=1)
+        return mean, logvar.clamp(-20.0, 10.0)
 
 
-class VectorQuantizer(nn.Module):
-    """Cosine-similarity codebook (l2-normalized codes and inputs keep every code reachable).
+def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor, free_nats: float = 0.0) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, I)) in nats per element, averaged: [B, E, h, w] -> [].
 
-    Straight-through gradients; `usage` counts code hits while training so dead codes can be
-    revived from recent inputs.
-    """
-
-    def __init__(self, n_embed: int, dim: int, beta: float):
-        super().__init__()
-        self.beta = beta
-        self.codebook = nn.Embedding(n_embed, dim)
-        nn.init.normal_(self.codebook.weight)
-        self.register_buffer("usage", torch.zeros(n_embed), persistent=False)
-
-    def codes(self) -> torch.Tensor:
-        return F.normalize(self.codebook.weight, dim=1)  # [K, D]
-
-    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        # z: [B, D, h, w] (any norm) -> zq [B, D, h, w] (unit norm), loss [], indices [B, h, w]
-        b, d, h, w = z.shape
-        zf = F.normalize(z, dim=1).permute(0, 2, 3, 1).reshape(-1, d)  # [N, D]
-        codes = self.codes()
-        idx = (zf @ codes.t()).argmax(dim=1)  # [N]
-        zq = codes[idx]
-        loss = self.beta * F.mse_loss(zf, zq.detach()) + F.mse_loss(zq, zf.detach())
-        if self.training:
-            self.usage.add_(torch.bincount(idx, minlength=self.usage.numel()).float())
-        zq = zf + (zq - zf).detach()
-        return zq.reshape(b, h, w, d).permute(0, 3, 1, 2), loss, idx.reshape(b, h, w)
-
-    @torch.no_grad()
-    def revive_dead_codes(self, z: torch.Tensor) -> int:
-        """Re-seed never-hit codes with random recent inputs z [B, D, h, w]; returns how many."""
-        dead = (self.usage == 0).nonzero().flatten()
-        if dead.numel() > 0:
-            zf = F.normalize(z, dim=1).permute(0, 2, 3, 1).reshape(-1, z.shape[1])
-            pick = torch.randint(0, zf.shape[0], (dead.numel(),), device=z.device)
-            self.codebook.weight[dead] = zf[pick] + 0.01 * torch.randn_like(zf[pick])
-        self.usage.zero_()
-        return int(dead.numel())
+    free_nats: a channel whose mean KL is below this costs nothing ("free bits", Kingma et al.
+    2016), so the posterior does not collapse onto the prior before the decoder learns to read it."""
+    kl = 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar)
+    per_channel = kl.mean(dim=(0, 2, 3))  # [E]
+    return per_channel.clamp_min(free_nats).mean() if free_nats > 0 else per_channel.mean()
 
 
 class NeighbourPyramid(nn.Module):
@@ -126,6 +137,9 @@ class ResidualHead(nn.Module):
         return self.net(x)
 
 
+FLOW_UNIT = 1.0  # pixels at the latent's resolution per latent unit of the flow channels
+
+
 class InterpolationDecoder(nn.Module):
     """G(zq1, x0, x2): per scale (1/2^L .. 1/2), warp both neighbours' features with the current
     flows, concat the latent's features, refine flows and mask; then at full resolution
@@ -133,10 +147,16 @@ class InterpolationDecoder(nn.Module):
 
     def __init__(self, cfg: VQGANConfig):
         super().__init__()
-        zc = cfg.ch * cfg.ch_mult[-1]
-        self.z_in = nn.Conv2d(cfg.embed_dim, zc, 3, padding=1)
-        self.z_block = nn.Sequential(ResBlock(zc, zc), ResBlock(zc, zc))
         n = len(cfg.pyramid_ch)
+        # the pyramid level at the latent's resolution: there z[:, 0:4] adds to the two flows (in
+        # FLOW_UNIT pixels) and z[:, 4] to the mask logit, so the latent steers the motion directly
+        # and the reconstruction gradient reaches the encoder as a motion signal from the first step
+        self.z_level = cfg.factor.bit_length() - 2  # factor 4 -> level 1 (1/4)
+        if not 0 <= self.z_level < n - 1 or cfg.embed_dim < 5:
+            raise ValueError("the latent needs >= 5 channels at a pyramid level finer than the coarsest")
+        zc = cfg.z_ch
+        self.z_in = nn.Conv2d(cfg.embed_dim + 1, zc, 3, padding=1)  # latent + time plane
+        self.z_block = nn.Sequential(ResBlock(zc, zc), ResBlock(zc, zc))
         self.z_proj = nn.ModuleList(nn.Conv2d(zc, max(4, cfg.flow_ch[s] // 2), 1) for s in range(n))
         levels = []
         for s in range(n):
@@ -151,17 +171,12 @@ class InterpolationDecoder(nn.Module):
             raise ValueError(f"warp_mode must be bilinear or bicubic, not {cfg.warp_mode!r}")
         self.warp_mode = cfg.warp_mode
 
-    def forward(
-        self, zq: torch.Tensor, feats0: list[torch.Tensor], feats2: list[torch.Tensor],
-        x0: torch.Tensor, x2: torch.Tensor, return_aux: bool = False, base: torch.Tensor | None = None,
-    ):
-        # zq: [B, E, H/f, W/f]; feats*: pyramid of the neighbours; x0, x2: [B, 3, H, W]
-        # base: optional half-motion d [B, 2, H, W] the features were aligned with (x0 at p - d,
-        # x2 at p + d); the flows found here are composed with it, so x0, x2 are sampled once
-        hz = self.z_block(self.z_in(zq))
+    def forward(self, z: torch.Tensor, pair: Pair) -> torch.Tensor:
+        """z [B, E, H/f, W/f] (unscaled latent) and the prepared pair -> the frame at t [B, 3, H, W]."""
+        hz = self.z_block(self.z_in(torch.cat([z, pair.time_plane(z.shape[-2:])], dim=1)))
         flow = mask = feat = None
         for s in reversed(range(len(self.levels))):
-            f0, f2 = feats0[s], feats2[s]
+            f0, f2 = pair.feats0[s], pair.feats2[s]
             size = f0.shape[-2:]
             zs = resize_to(self.z_proj[s](hz), size)
             if flow is None:
@@ -170,76 +185,80 @@ class InterpolationDecoder(nn.Module):
                 flow = 2.0 * resize_to(flow, size)
                 mask = resize_to(mask, size)
                 feat = resize_to(feat, size)
+                if s == self.z_level:
+                    zs_direct = resize_to(z, size)
+                    flow = flow + FLOW_UNIT * zs_direct[:, :4]
+                    mask = mask + zs_direct[:, 4:5]
                 f0 = backward_warp(f0, flow[:, :2])
                 f2 = backward_warp(f2, flow[:, 2:4])
                 inp = torch.cat([f0, f2, zs, flow, mask, feat], dim=1)
             out, feat = self.levels[s](inp)
             flow = out[:, :4] if flow is None else flow + out[:, :4]
             mask = out[:, 4:5] if mask is None else mask + out[:, 4:5]
+        x0, x2 = pair.x0, pair.x2
         size = x0.shape[-2:]
-        flow = 2.0 * resize_to(flow, size)  # [B, 4, H, W] pixels at full resolution
+        flow = 2.0 * resize_to(flow, size)  # [B, 4, H, W] pixels at full resolution, in aligned coordinates
         m = torch.sigmoid(resize_to(mask, size))
-        if base is not None:  # p + f(p) in aligned coordinates is p + f(p) -/+ d(p + f(p)) in x0 / x2
-            flow = flow + torch.cat([backward_warp(-base, flow[:, :2]), backward_warp(base, flow[:, 2:4])], dim=1)
+        if pair.d is not None:  # p + f(p) in aligned coordinates is p + f(p) + o(p + f(p)) in x0 / x2
+            o0, o2 = motion.time_offsets(pair.d, pair.t)
+            flow = flow + torch.cat([backward_warp(o0, flow[:, :2]), backward_warp(o2, flow[:, 2:4])], dim=1)
         warped0 = backward_warp(x0, flow[:, :2], self.warp_mode)
         warped2 = backward_warp(x2, flow[:, 2:4], self.warp_mode)
         residual = self.head(torch.cat([warped0, warped2, m, resize_to(feat, size)], dim=1))
-        pred = m * warped0 + (1.0 - m) * warped2 + residual  # [B, 3, H, W]
-        if return_aux:
-            return pred, {"flow": flow, "mask": m, "residual": residual}
-        return pred
+        return m * warped0 + (1.0 - m) * warped2 + residual  # [B, 3, H, W]
 
 
 class VQGAN(nn.Module):
-    """Encoder + quantizer + neighbour pyramid + interpolation decoder (inference parts only)."""
+    """Posterior encoder + neighbour pyramid + interpolating decoder (the block matcher has no
+    parameters). Inference samples z with the denoiser and calls ``prepare`` then ``decode``."""
 
     def __init__(self, cfg: VQGANConfig):
         super().__init__()
         if len(cfg.pyramid_ch) != len(cfg.flow_ch):
             raise ValueError("pyramid_ch and flow_ch need one entry per scale")
-        self.cfg = cfg
-        self.encoder = Encoder(cfg)
-        self.quantizer = VectorQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta)
-        self.pyramid = NeighbourPyramid(cfg)
-        self.decoder = InterpolationDecoder(cfg)
         if len(cfg.align_scales) != len(cfg.align_radii):
             raise ValueError("align_scales and align_radii need one entry per scale")
+        self.cfg = cfg
+        self.encoder = PosteriorEncoder(cfg)
+        self.pyramid = NeighbourPyramid(cfg)
+        self.decoder = InterpolationDecoder(cfg)
         self.align = motion.AlignConfig(cfg.align_scales, cfg.align_radii, cfg.align_window, cfg.align_sharpness,
                                         cfg.align_smooth) if cfg.align_scales else None
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """x [B, 3, H, W] -> unit-norm continuous latent [B, E, H/f, W/f] (what diffusion models)."""
-        return F.normalize(self.encoder(x), dim=1)
-
-    def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.quantizer(z)
-
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Neighbour pyramid of frames x [B, 3, H, W]."""
-        return self.pyramid(x)
-
-    @property
-    def shares_features(self) -> bool:
-        """True when a frame's pyramid can be computed once and reused by both of its pairs
-        (not with alignment: the decoder sees each pair's neighbours warped onto their middle)."""
-        return self.align is None
-
-    def interpolate(self, zq, x0, x2, feats0=None, feats2=None, return_aux: bool = False):
-        """Middle frame [B, 3, H, W] from its quantized latent and the neighbours x0, x2 (aligned on
-        the middle first when the config says so; then feats0/feats2 are ignored)."""
+    def prepare(self, x0: torch.Tensor, x2: torch.Tensor, t: torch.Tensor | None = None) -> Pair:
+        """Align x0, x2 [B, 3, H, W] on time t [B] (default 0.5) and build the decoder's pyramids."""
+        if t is None:
+            t = x0.new_full((x0.shape[0],), 0.5)
         if self.align is None:
-            feats0 = self.features(x0) if feats0 is None else feats0
-            feats2 = self.features(x2) if feats2 is None else feats2
-            return self.decoder(zq, feats0, feats2, x0, x2, return_aux=return_aux)
-        w0, w2, d = motion.align(x0, x2, self.align)  # d: [B, 2, H, W]
-        return self.decoder(zq, self.features(w0), self.features(w2), x0, x2, return_aux=return_aux, base=d)
+            w0, w2, d = x0, x2, None
+        else:
+            w0, w2, d = motion.align(x0, x2, self.align, t)
+        return Pair(x0, x2, t, w0, w2, d, self.pyramid(w0), self.pyramid(w2))
 
-    def forward(self, x0: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, keep: torch.Tensor | None = None):
-        """Reconstruct the middle frame from its own latent and the neighbours: (x1_hat, vq_loss, idx).
+    def posterior(self, x1: torch.Tensor, pair: Pair) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, logvar) of q(z | x1, pair), each [B, E, H/f, W/f]."""
+        return self.encoder(x1, pair)
 
-        keep: optional [B] 0/1 weights on the latent (0 = decode from the neighbours alone).
-        """
-        zq, vq_loss, idx = self.quantize(self.encode(x1))
-        if keep is not None:
-            zq = zq * keep[:, None, None, None]
-        return self.interpolate(zq, x0, x2), vq_loss, idx
+    def encode(self, x1: torch.Tensor, pair: Pair) -> torch.Tensor:
+        """The latent of the true frame x1 [B, 3, H, W] at the pair's time: the posterior mean
+        (what the denoiser learns to sample, and the `oracle` of `vfi eval --latent`)."""
+        return self.encoder(x1, pair)[0]
+
+    def decode(self, z: torch.Tensor, pair: Pair) -> torch.Tensor:
+        """The frame at the pair's time [B, 3, H, W] from a latent z [B, E, H/f, W/f]."""
+        return self.decoder(z, pair)
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, t: torch.Tensor | None = None,
+                resample=None, free_nats: float = 0.0):
+        """Training pass: (x1_hat [B, 3, H, W], KL term [], posterior mean [B, E, h, w]); z is drawn
+        from the posterior (reparameterised), so the decoder learns to tolerate latent noise.
+        resample(pair) -> (keep [B] bool, z [B, E, h, w]) replaces the latent where keep is True
+        (decoder fine-tuning on a denoiser's samples)."""
+        pair = self.prepare(x0, x2, t)
+        mean, logvar = self.posterior(x1, pair)
+        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+        if resample is not None:
+            keep, sampled = resample(pair)
+            z = torch.where(keep[:, None, None, None], sampled.to(z.dtype), z)
+        self.last_kl_nats = kl_divergence(mean.detach(), logvar.detach())  # [] what the latent costs, unclamped
+        return self.decode(z, pair), kl_divergence(mean, logvar, free_nats), mean

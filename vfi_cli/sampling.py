@@ -1,0 +1,29 @@
+"""The reverse-diffusion loop over the denoiser: scaled latent noise -> a sampled latent."""
+
+from __future__ import annotations
+
+import torch
+
+from vfi_cli.config import SchedulerConfig
+from vfi_cli.schedulers import make_sampler
+
+
+def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: torch.Tensor, sampler: str,
+                  steps: int, generators: list[torch.Generator] | None = None, autocast=None) -> torch.Tensor:
+    """Run `steps` steps of `sampler` from x_T = noise * init_noise_sigma.
+
+    ctx: [B, context_ch, h, w] (unet.context(pair)); noise: [B, C, h, w] standard Gaussian;
+    generators: one per pair for the stochastic samplers (DDPM). Returns the scaled latent [B, C, h, w]
+    (divide by the model's latent_scale before decoding)."""
+    s = make_sampler(sampler, scheduler)
+    s.set_timesteps(steps)
+    x = noise * s.init_noise_sigma
+    for t in s.timesteps:
+        tt = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
+        if autocast is None:
+            out = unet(x, tt, ctx)
+        else:
+            with autocast():
+                out = unet(x, tt, ctx).float()
+        x = s.step(out, int(t), x, generator=generators)
+    return x
