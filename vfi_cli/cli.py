@@ -201,17 +201,17 @@ def eval_(
             _fail(f"cannot write {json_out}: {e.strerror}")
 
 
-def _strides(text: str, allow_empty: bool = False) -> tuple[int, ...]:
-    """--strides / --spans text -> integers (spans: each >= 2, may be empty)."""
+def _strides(text: str, allow_empty: bool = False, low: int | None = None, name: str | None = None) -> tuple[int, ...]:
+    """--strides / --spans / --sample-steps text -> integers (spans: each >= 2, may be empty)."""
     if allow_empty and not text.strip():
         return ()
     try:
         values = tuple(int(v) for v in text.split(","))
     except ValueError:
         values = ()
-    low = 2 if allow_empty else 1
+    low = low if low is not None else (2 if allow_empty else 1)
     if not values or min(values) < low:
-        name = "--spans" if allow_empty else "--strides"
+        name = name or ("--spans" if allow_empty else "--strides")
         _fail(f"{name} must be integers >= {low} separated by commas, got {text!r}")
     return values
 
@@ -257,6 +257,8 @@ def train_vqgan(
                                                          "--init and --freeze-encoder)."),
     sample_mix: float = typer.Option(0.5, min=0.0, max=1.0, help="Fraction of each batch decoded from sampled "
                                                                    "latents with --on-samples."),
+    sample_steps: str = typer.Option("", help="Sampler step counts for --on-samples, one drawn per batch "
+                                              "(e.g. 1,2,4,8); empty = the model's default."),
     pan: int = typer.Option(0, min=0, help="Augment half the crops with a camera pan of up to PAN pixels per frame."),
     align: bool = typer.Option(True, "--align/--no-align", help="Align the neighbours on the middle frame "
                                                                 "(block matching) before the decoder; --no-align "
@@ -271,7 +273,8 @@ def train_vqgan(
            disc_start=disc_start, init_from=str(init) if init else None, freeze_encoder=freeze_encoder,
            strides=_strides(strides), pan=pan, align=align, spans=_strides(spans, allow_empty=True),
            kl_weight=kl_weight, warm_start=str(warm_start) if warm_start else None,
-           on_samples=str(on_samples) if on_samples else None, sample_mix=sample_mix)
+           on_samples=str(on_samples) if on_samples else None, sample_mix=sample_mix,
+           sample_steps=_strides(sample_steps, allow_empty=True, low=1, name="--sample-steps"))
 
 
 @app.command("train-ldm")

@@ -69,7 +69,7 @@ class VQGANObjective:
         if tc.on_samples:
             if not tc.freeze_encoder:
                 raise DataError("--on-samples needs --freeze-encoder (the denoiser's latents must stay valid)")
-            self.sampler = _LatentSampler(Path(tc.on_samples), self.net, device)
+            self.sampler = _LatentSampler(Path(tc.on_samples), self.net, device, tc.sample_steps)
         self.disc = PatchDiscriminator().to(device) if tc.disc_weight > 0 else None
         self.perceptual = VGGPerceptual(Path(tc.lpips_weights)).to(device) if tc.lpips_weights else None
 
@@ -137,7 +137,8 @@ class VQGANObjective:
 class _LatentSampler:
     """A trained model dir's denoiser, frozen: samples latents for pairs with its default sampler."""
 
-    def __init__(self, model_dir: Path, vqgan: VQGAN, device: torch.device):
+    def __init__(self, model_dir: Path, vqgan: VQGAN, device: torch.device, steps: tuple[int, ...] = ()):
+        self.steps = steps  # sampler step counts drawn per batch (() = the model's default)
         try:
             self.cfg, ae, self.unet, _ = checkpoint.load_interpolator(model_dir)
         except WeightsError as e:
@@ -152,8 +153,11 @@ class _LatentSampler:
         """(keep [B] bool: True for the first n pairs, z [B, E, h, w] unscaled sampled latents)."""
         ctx = self.unet.context(pair)
         noise = torch.randn(ctx.shape[0], self.cfg.unet.latent_channels, *ctx.shape[-2:], device=ctx.device)
+        steps = self.cfg.default_steps
+        if self.steps:  # a step count per batch, so the decoder serves every --steps setting
+            steps = self.steps[int(torch.randint(len(self.steps), ()))]
         z = sample_latent(self.unet, self.cfg.scheduler, ctx, noise, self.cfg.default_sampler,
-                          self.cfg.default_steps) / self.cfg.latent_scale
+                          steps) / self.cfg.latent_scale
         keep = torch.arange(ctx.shape[0], device=ctx.device) < n
         return keep, z
 

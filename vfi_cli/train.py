@@ -55,6 +55,7 @@ class TrainConfig:
     warm_start: str | None = None  # vqgan only: copy every same-named, same-shaped tensor of this autoencoder dir
     on_samples: str | None = None  # vqgan only: model dir whose denoiser samples z for part of each batch
     sample_mix: float = 0.5  # vqgan with on_samples: fraction of each batch decoded from sampled latents
+    sample_steps: tuple[int, ...] = ()  # vqgan with on_samples: sampler step counts, one drawn per batch
     disc_weight: float = 0.0  # 0 = no GAN
     disc_start: int = 5000
     init_from: str | None = None  # vqgan only: start from this autoencoder dir's weights
