@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -16,7 +15,11 @@ from rich.text import Text
 from vfi_cli.errors import VfiError
 from vfi_cli.frames import CUT_THRESHOLD
 from vfi_cli.tiling import DEFAULT_TILE_PIXELS
-from vfi_cli.video_writer import X264_PRESETS
+from vfi_cli.encoders import X264_PRESETS
+
+# Typer prints an argument's Python type beside its name ("INPUT <path>", "PATH... <list[Path]>");
+# our arguments' metavars and help say what they are, so show the name alone.
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Double a video's frame rate with a latent diffusion interpolator.")
@@ -163,18 +166,23 @@ def double(
 @app.command("eval")
 @handles_errors
 def eval_(
-    paths: List[Path] = typer.Argument(..., help="Videos, folders of videos, or Vimeo-90k triplet folders."),
-    weights: Optional[Path] = typer.Option(None, help="Model directory (default: the shipped weights)."),
-    method: Method = typer.Option(Method.model, help="model, or a baseline through the same code path."),
-    steps: Optional[int] = typer.Option(None, min=1, help="Sampler steps (default: the model's)."),
+    paths: List[Path] = typer.Argument(..., metavar="PATH...", help="Videos, folders of videos, or Vimeo-90k "
+                                       "triplet folders."),
+    weights: Optional[Path] = typer.Option(None, metavar="DIR", help="Model directory (default: the shipped "
+                                           "weights)."),
+    method: Method = typer.Option(Method.model, help="The model, or a baseline (frame blending, repetition) "
+                                  "through the same code path."),
+    steps: Optional[int] = typer.Option(None, min=1, metavar="N", help="Sampler steps (default: the model's)."),
     sampler: Optional[Sampler] = typer.Option(None, help="Diffusion sampler (default: the model's)."),
-    seed: int = typer.Option(0, min=0),
-    batch_size: int = typer.Option(4, min=1),
-    max_pairs: Optional[int] = typer.Option(None, min=1, help="At most this many triplets per clip."),
+    seed: int = typer.Option(0, min=0, metavar="S", help="Noise seed."),
+    batch_size: int = typer.Option(4, min=1, metavar="B", help="Triplets per model call."),
+    max_pairs: Optional[int] = typer.Option(None, min=1, metavar="N", help="At most N triplets per clip."),
     fid: bool = typer.Option(False, "--fid", help='Add FID (needs: pip install "vfi[fid]").'),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number and its provenance here."),
-    save_examples: Optional[Path] = typer.Option(None, help="Write PNG strips x0|pred|truth|x2|error here."),
-    device: Device = typer.Option(Device.auto),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Write every number and its "
+                                            "provenance here."),
+    save_examples: Optional[Path] = typer.Option(None, metavar="DIR", help="Write PNG strips x0|pred|truth|x2|error "
+                                                 "here."),
+    device: Device = typer.Option(Device.auto, help="Where the model runs."),
 ):
     """Score interpolated middle frames against the truth: PSNR, SSIM, colour bias, FID."""
     import json
