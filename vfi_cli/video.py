@@ -165,8 +165,8 @@ class FrameReader:
             self._put(InputError(f"{self.path} is damaged: unreadable or corrupt data at {self.first_bad:.2f} s "
                                  f"(after {self._queued} good frames); {ALLOW_HINT}"))
             return False
-        if self.corrupt_packets <= 3:
-            log.warning("%s: skipping a corrupt packet (%s)", self.path, e)
+        if self.corrupt_packets <= 3:  # counted in the summary; callers warn once
+            log.info("%s: skipping a corrupt packet (%s)", self.path, e)
         return True
 
     def readable(self) -> Readable:

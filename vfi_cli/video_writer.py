@@ -130,8 +130,8 @@ class VideoWriter:
         bits, chroma = (like.bit_depth, like.chroma) if like is not None else (8, "420")
         codec, self._pix_fmt, options, self.notes = encoder_settings(self.path, width, height, codec, crf, preset,
                                                                       lossless, bits, chroma)
-        for note in self.notes:
-            log.warning("%s: %s", self.path, note)
+        for note in self.notes:  # the caller shows them (vfi double: one warning line each)
+            log.info("%s: %s", self.path, note)
         self.frames_written = 0
         self._like = like
         self._timed: bool | None = None  # write(rgb, time) rather than write(rgb)
