@@ -1,7 +1,7 @@
 """Pick the training crop when --crop is not given: the preset's default, shrunk to fit the data.
 
 A crop must fit inside every training frame and be a multiple of the model's stride
-(the latent factor times the U-Net's downsamplings: 32 for tiny/small, 64 for base).
+(the latent factor times the U-Net's downsamplings: 16 for tiny, 32 for small, 64 for base).
 """
 
 from __future__ import annotations
