@@ -46,6 +46,25 @@ def pattern_frame(i: int, width: int, height: int, pattern: str = "moving") -> n
     return img
 
 
+def deep_pattern(i: int, width: int, height: int) -> np.ndarray:
+    """Frame `i` as HxWx3 uint16 RGB with fine gradients (values an 8-bit file cannot hold)."""
+    ys, xs = np.mgrid[0:height, 0:width]
+    img = np.empty((height, width, 3), dtype=np.uint16)
+    img[..., 0] = (xs * 65535 // max(width - 1, 1)).astype(np.uint16)
+    img[..., 1] = (ys * 65535 // max(height - 1, 1)).astype(np.uint16)
+    img[..., 2] = 20000 + 64 * i
+    return img
+
+
+def cut_file(path: Path | str, fraction: float = 0.5, name: str | None = None) -> Path:
+    """Copy the first `fraction` of `path`'s bytes to `name` (default: cut_NAME) beside it: a truncated file."""
+    path = Path(path)
+    data = path.read_bytes()
+    out = path.with_name(name or f"cut_{path.name}")
+    out.write_bytes(data[: int(len(data) * fraction)])
+    return out
+
+
 def _default_codec(path: Path) -> str:
     ext = path.suffix.lower()
     if ext == ".mkv":
@@ -93,6 +112,9 @@ def make_clip(
     rotation: int = 0,
     pattern: str = "moving",
     start: float = 0.0,
+    pix_fmt: str | None = None,
+    color: dict[str, int] | None = None,
+    faststart: bool = False,
 ) -> Path:
     """Write a synthetic clip and return its path.
 
@@ -102,6 +124,10 @@ def make_clip(
     `vfr` uses irregular timestamps (VFR_STEPS_MS). `rotation` writes a display
     matrix via VideoStream.set_display_rotation (PyAV >= 15). `start` (seconds)
     offsets every timestamp, video and audio alike (like a cut from a broadcast).
+    `pix_fmt` overrides the stored pixel format (e.g. "yuv420p10le", "yuv444p"; the
+    pattern is then written from 16-bit RGB so >8-bit formats get real 10-bit values);
+    `color` sets codec colour tags (color_primaries, color_trc, colorspace, color_range);
+    `faststart` puts an MP4's index first (so a file cut short still opens).
     """
     path = Path(path)
     codec = codec or _default_codec(path)
@@ -110,10 +136,13 @@ def make_clip(
     pts = [p + round(Fraction(start) / tb) for p in pts]
     duration = clip_duration(n_frames, fps, vfr)
     frame_durations = dict(zip(pts, durations))
-    with av.open(str(path), "w") as out:
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as out:
         vs = out.add_stream(codec, rate=fps)
         vs.width, vs.height = width, height
-        vs.pix_fmt = _pix_fmt(codec, width, height)
+        vs.pix_fmt = pix_fmt or _pix_fmt(codec, width, height)
+        for key, value in (color or {}).items():
+            setattr(vs.codec_context, key, value)
         vs.codec_context.time_base = tb
         vs.time_base = tb
         if codec.startswith("libx264"):
@@ -127,6 +156,8 @@ def make_clip(
             aus.layout = "mono"
         for i in range(n_frames):
             frame = av.VideoFrame.from_ndarray(pattern_frame(i, width, height, pattern), format="rgb24")
+            if pix_fmt is not None:
+                frame = av.VideoFrame.from_ndarray(deep_pattern(i, width, height), format="rgb48le")
             frame.pts = pts[i]
             frame.time_base = tb
             _mux_with_durations(out, vs.encode(frame), frame_durations)
@@ -170,9 +201,12 @@ _I = av.video.reformatter.Interpolation
 SWS_FLAGS = _I.BILINEAR | _I.ACCURATE_RND | _I.FULL_CHR_H_INT  # as vfi_cli.video: no YUV->RGB bias
 
 
-def read_all_frames(path: Path | str) -> list[np.ndarray]:
-    """Decode every video frame of the first video stream as HxWx3 uint8 RGB."""
+def read_all_frames(path: Path | str, deep: bool = False) -> list[np.ndarray]:
+    """Decode every video frame of the first video stream as HxWx3 uint8 RGB (uint16 rgb48 if `deep`)."""
     with av.open(str(path)) as c:
+        if deep:
+            return [f.to_ndarray(format="rgb48le", interpolation=_I.BILINEAR | _I.ACCURATE_RND)
+                    for f in c.decode(video=0)]
         return [f.to_ndarray(format="rgb24", interpolation=SWS_FLAGS) for f in c.decode(video=0)]
 
 

@@ -79,12 +79,14 @@ def test_train_errors(tmp_path, clip, autoencoder):
         (["train-vqgan", "--data", clip, "--out", tmp_path / "o3", "--crop", "64"], "crop 64 larger"),
         (["train-ldm", "--data", clip, "--vqgan", tmp_path / "o4", "--out", tmp_path / "o5"], "--vqgan"),
         (["train-ldm", "--data", clip, "--vqgan", clip, "--out", tmp_path / "o6"], "--vqgan"),
-        (["train-vqgan", "--data", clip, "--out", tmp_path / "o7", "--preset", "huge"], "unknown preset"),
     ]
     for args, needle in cases:
         res = run(*args, "--max-steps", "1") if "--crop" in args else run(*args, "--max-steps", "1", "--crop", "32")
         assert res.exit_code == 1, (args, res.output)
         assert needle in res.output and "Traceback" not in res.output, (args, res.output)
+    res = run("train-vqgan", "--data", clip, "--out", tmp_path / "o7", "--preset", "huge", "--crop", "32")
+    assert res.exit_code == 2 and "'tiny', 'small', 'base'" in res.output  # a usage error: the choices are listed
+    assert not (tmp_path / "o7").exists()
     # an interpolator dir is not an autoencoder
     ldm = tmp_path / "ldm"
     assert run("train-ldm", "--data", clip, "--vqgan", autoencoder, "--out", ldm, "--max-steps", "1", *COMMON).exit_code == 0

@@ -192,9 +192,10 @@ def test_writer_copies_rotation_and_colour_tags(tmp_clip, tmp_path, color_range)
     out = write_all(tmp_path / "o.mp4", frames, Fraction(25), like=like)
     got = probe(out)
     assert got.rotation == 90
-    assert got.color == {**bt709, "color_range": 1}  # always written limited range (see video_writer)
+    assert got.color == bt709  # range kept (limited or full)
     bias = np.mean([a.astype(float) - b for a, b in zip(read_all_frames(out), frames)], axis=(0, 1, 2))
-    assert np.abs(bias).max() < 0.3  # no colour cast from RGB<->YUV conversion
+    # no colour cast from RGB<->YUV conversion (swscale's full-range path is ~0.8 level off)
+    assert np.abs(bias).max() < (0.3 if color_range == 1 else 1.0)
 
 
 @pytest.mark.parametrize("name", ["c.mp4", "c.webm", "c.mkv"])

@@ -101,18 +101,38 @@ def read_config(path: Path, kind: str) -> dict[str, Any]:
     return data
 
 
+def _mismatch(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> str | None:
+    """One-line summary of how `state` differs from `module`'s tensors, None if they match."""
+    want = module.state_dict()
+    shapes = [k for k in want if k in state and tuple(state[k].shape) != tuple(want[k].shape)]
+    missing = [k for k in want if k not in state]
+    unexpected = [k for k in state if k not in want]
+    parts = []
+    if shapes:
+        k = shapes[0]
+        parts.append(f"{len(shapes)} tensor(s) of another shape (e.g. {k}: {list(state[k].shape)} in the file, "
+                     f"{list(want[k].shape)} in the model)")
+    if missing:
+        parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    return "; ".join(parts) or None
+
+
 def load_state_into(module: torch.nn.Module, path: Path) -> None:
-    """Strictly load a safetensors file; a mismatch is one line naming the file."""
+    """Strictly load a safetensors file; a mismatch is one line naming the file and summarising it."""
     try:
         state = load_file(str(path))
     except Exception as e:  # safetensors raises several types for truncated/garbage files
         raise WeightsError(f"cannot read {path}: {e}") from None
+    summary = _mismatch(module, state)
+    if summary:
+        raise WeightsError(f"{path} does not match the model in its config.json: {summary}")
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        first = str(e).strip().splitlines()
-        detail = " ".join(line.strip() for line in first[:3])
-        raise WeightsError(f"{path} does not match the model in its config.json: {detail[:300]}") from None
+        detail = " ".join(str(e).split())
+        raise WeightsError(f"{path} does not match the model in its config.json: {detail[:200]}") from None
 
 
 def warm_start(module: torch.nn.Module, autoencoder_dir: Path) -> int:
@@ -141,8 +161,10 @@ def load_autoencoder(path: Path):
     try:
         cfg = from_dict(VQGANConfig, data["vqgan"])
         model = VQGAN(cfg)
-    except (KeyError, TypeError, ValueError) as e:
-        raise WeightsError(f"invalid autoencoder config in {Path(path) / CONFIG}: {e}") from None
+    except KeyError:
+        raise WeightsError(f"invalid autoencoder config in {Path(path) / CONFIG}: no \"vqgan\" section") from None
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise WeightsError(f"invalid autoencoder config in {Path(path) / CONFIG}: {' '.join(str(e).split())[:200]}") from None
     load_state_into(model, Path(path) / WEIGHTS)
     return model.eval(), data
 
@@ -156,8 +178,10 @@ def load_interpolator(path: Path):
     try:
         cfg = from_dict(LDMConfig, data["model"])
         unet = UNet(cfg.unet, cfg.vqgan.factor)
-    except (KeyError, TypeError, ValueError) as e:
-        raise WeightsError(f"invalid model config in {path / CONFIG}: {e}") from None
+    except KeyError:
+        raise WeightsError(f"invalid model config in {path / CONFIG}: no \"model\" section") from None
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise WeightsError(f"invalid model config in {path / CONFIG}: {' '.join(str(e).split())[:200]}") from None
     ae_dir = path / AUTOENCODER
     vqgan, _ = load_autoencoder(ae_dir)
     want = data.get("autoencoder_sha256")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -16,6 +15,11 @@ from rich.text import Text
 from vfi_cli.errors import VfiError
 from vfi_cli.frames import CUT_THRESHOLD
 from vfi_cli.tiling import DEFAULT_TILE_PIXELS
+from vfi_cli.encoders import X264_PRESETS
+
+# Typer prints an argument's Python type beside its name ("INPUT <path>", "PATH... <list[Path]>");
+# our arguments' metavars and help say what they are, so show the name alone.
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Double a video's frame rate with a latent diffusion interpolator.")
@@ -58,10 +62,25 @@ def handles_errors(fn):
     return wrapper
 
 
+def warn(message: str) -> None:
+    """One `warning:` line on stderr."""
+    err.print(Text.assemble(("warning:", "bold yellow"), " ", message), highlight=False, soft_wrap=True)
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+Preset = Enum("Preset", {name: name for name in X264_PRESETS}, type=str)  # x264's speed presets
 
 
 class Sampler(str, Enum):
@@ -85,62 +104,64 @@ class Method(str, Enum):
 @app.command()
 @handles_errors
 def double(
-    input: Path = typer.Argument(..., help="Input video (any codec/container FFmpeg reads)."),
-    output: Path = typer.Argument(..., help="Output video; the extension picks the container."),
-    weights: Optional[Path] = typer.Option(None, help="Model directory (default: the shipped weights)."),
-    times: int = typer.Option(1, min=1, max=4, help="Multiply the frame rate by 2**TIMES."),
-    steps: Optional[int] = typer.Option(None, min=1, help="Sampler steps (default: the model's)."),
+    input: Path = typer.Argument(..., metavar="INPUT", help="Input video (any codec/container FFmpeg reads)."),
+    output: Path = typer.Argument(..., metavar="OUTPUT", help="Output video; the extension picks the container "
+                                  "(.mp4, .mov, .mkv, .webm)."),
+    weights: Optional[Path] = typer.Option(None, metavar="DIR", help="Model directory (default: the shipped "
+                                           "weights)."),
+    times: int = typer.Option(1, min=1, max=4, metavar="K", help="Multiply the frame rate by 2**K."),
+    steps: Optional[int] = typer.Option(None, min=1, metavar="N", help="Sampler steps (default: the model's)."),
     sampler: Optional[Sampler] = typer.Option(None, help="Diffusion sampler (default: the model's)."),
-    seed: int = typer.Option(0, min=0, help="Noise seed: the same seed gives the same output."),
-    batch_size: int = typer.Option(4, min=1, help="Frame pairs per model call."),
-    tile_pixels: int = typer.Option(DEFAULT_TILE_PIXELS, min=0, help="Larger frames run in overlapping tiles of at "
-                                    "most this many pixels (bounds memory on 4K; 0 = never tile)."),
+    seed: int = typer.Option(0, min=0, metavar="S", help="Noise seed: the same seed gives the same output."),
+    batch_size: int = typer.Option(4, min=1, metavar="B", help="Frame pairs per model call."),
+    tile_pixels: int = typer.Option(DEFAULT_TILE_PIXELS, min=0, metavar="P", help="Larger frames run in "
+                                    "overlapping tiles of at most P pixels (bounds memory on 4K; 0 = never tile)."),
     device: Device = typer.Option(Device.auto, help="Where the model runs."),
-    precision: str = typer.Option("auto", help="auto | fp32 | bf16 | fp16 (half precision on CUDA only)."),
-    scene_threshold: float = typer.Option(CUT_THRESHOLD, min=0.0, help="Scene-cut gate: mean luma change in levels."),
-    codec: Optional[str] = typer.Option(None, help="Video encoder (default by extension, e.g. libx264)."),
-    crf: int = typer.Option(17, min=0, max=63, help="Constant rate factor (lower = better)."),
-    preset: str = typer.Option("medium", help="Encoder preset (x264/x265)."),
-    lossless: bool = typer.Option(False, help="Bit-exact originals (FFV1 in .mkv, x264rgb qp 0 in .mp4/.mov, lossless VP9 in .webm)."),
-    overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
+    precision: Precision = typer.Option(Precision.auto, help="Model arithmetic; bf16/fp16 need CUDA "
+                                        "(auto: bf16 on CUDA, fp32 on CPU)."),
+    scene_threshold: float = typer.Option(CUT_THRESHOLD, min=0.0, metavar="LEVELS",
+                                          help="Scene-cut gate: mean luma change in 8-bit levels."),
+    codec: Optional[str] = typer.Option(None, metavar="NAME", help="Video encoder, e.g. libx264, libx265, "
+                                        "libvpx-vp9, ffv1 (default by extension)."),
+    crf: int = typer.Option(17, min=0, max=63, metavar="Q", help="Constant rate factor (lower = better)."),
+    preset: Preset = typer.Option("medium", help="Encoder speed preset (x264/x265; mapped to VP9's cpu-used)."),
+    lossless: bool = typer.Option(False, "--lossless", help="Bit-exact originals (FFV1 in .mkv, x264rgb qp 0 in "
+                                  ".mp4/.mov, lossless VP9 in .webm; sources above 8 bits: .mkv only)."),
+    allow_damaged: bool = typer.Option(False, "--allow-damaged", help="Process what is readable of a truncated "
+                                       "or corrupt INPUT (a warning says what is missing) instead of refusing it."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT if it exists."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    stats_json: Optional[Path] = typer.Option(None, help="Also write the run's counts and per-stage times as JSON."),
+    stats_json: Optional[Path] = typer.Option(None, metavar="FILE", help="Also write the run's counts and "
+                                              "per-stage times as JSON."),
 ):
     """Double (or 2^K-multiply) the frame rate of INPUT into OUTPUT."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from vfi_cli.interpolator import Interpolator
     from vfi_cli.pipeline import DoubleOptions, double_frame_rate
-    from vfi_cli.video import check_paths
+    from vfi_cli.progress import DoublingProgress
+    from vfi_cli.video import check_paths, probe
 
-    if precision not in ("auto", "fp32", "bf16", "fp16"):
-        _fail(f"--precision must be auto, fp32, bf16 or fp16, not {precision!r}", 2)
     check_paths(input, output, overwrite)
     if stats_json is not None and not stats_json.parent.is_dir():
         _fail(f"--stats-json: directory {stats_json.parent} does not exist")
     interp = Interpolator.load(weights, device=device.value, steps=steps,
-                               sampler=sampler.value if sampler else None, seed=seed, precision=precision,
+                               sampler=sampler.value if sampler else None, seed=seed, precision=precision.value,
                                tile_pixels=tile_pixels)
     opts = DoubleOptions(times=times, batch_size=batch_size, scene_threshold=scene_threshold, codec=codec,
-                         crf=crf, preset=preset, lossless=lossless, overwrite=overwrite)
-    progress = Progress(TextColumn("[bold]doubling"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[fps]:.2f} fps"), TimeRemainingColumn(),
-                        console=err, disable=quiet, transient=True)
-    with progress:
-        task = progress.add_task("double", total=None, fps=0.0)
-        t0 = time.perf_counter()
-
-        def on_progress(done: int, total: Optional[int]) -> None:
-            fps = done / max(1e-9, time.perf_counter() - t0)
-            progress.update(task, completed=done, total=total, fps=fps)
-
-        s = double_frame_rate(input, output, interp, opts, on_progress=on_progress)
+                         crf=crf, preset=preset.value, lossless=lossless, overwrite=overwrite,
+                         allow_damaged=allow_damaged)
+    rate = probe(input).frame_rate
+    with DoublingProgress(err, rate, 2 ** times, disable=quiet) as progress:
+        s = double_frame_rate(input, output, interp, opts, on_progress=progress.update)
     if stats_json is not None:
         import dataclasses
         import json
 
         stats_json.write_text(json.dumps({**dataclasses.asdict(s), "sampler": interp.sampler_name,
                                           "steps": interp.steps, "device": str(interp.device)}, indent=1))
+    for note in s.notes:
+        warn(f"{output}: {note}")
+    if s.damage:
+        warn(f"{s.damage}; processed what was readable")
     extra = f", {s.corrupt_packets} corrupt packets skipped" if s.corrupt_packets else ""
     say(f"{input.name} -> {output.name}: {s.frames_in} -> {s.frames_out} frames, "
         f"{s.synthesized} synthesized ({interp.describe()}), {s.cuts} scene cuts and "
@@ -151,21 +172,26 @@ def double(
 @app.command("eval")
 @handles_errors
 def eval_(
-    paths: List[Path] = typer.Argument(..., help="Videos, folders of videos, or Vimeo-90k triplet folders."),
-    weights: Optional[Path] = typer.Option(None, help="Model directory (default: the shipped weights)."),
-    method: Method = typer.Option(Method.model, help="model, or a baseline through the same code path."),
-    steps: Optional[int] = typer.Option(None, min=1, help="Sampler steps (default: the model's)."),
+    paths: List[Path] = typer.Argument(..., metavar="PATH...", help="Videos, folders of videos, or Vimeo-90k "
+                                       "triplet folders."),
+    weights: Optional[Path] = typer.Option(None, metavar="DIR", help="Model directory (default: the shipped "
+                                           "weights)."),
+    method: Method = typer.Option(Method.model, help="The model, or a baseline (frame blending, repetition) "
+                                  "through the same code path."),
+    steps: Optional[int] = typer.Option(None, min=1, metavar="N", help="Sampler steps (default: the model's)."),
     sampler: Optional[Sampler] = typer.Option(None, help="Diffusion sampler (default: the model's)."),
-    seed: int = typer.Option(0, min=0),
-    batch_size: int = typer.Option(4, min=1),
-    max_pairs: Optional[int] = typer.Option(None, min=1, help="At most this many triplets per clip."),
+    seed: int = typer.Option(0, min=0, metavar="S", help="Noise seed."),
+    batch_size: int = typer.Option(4, min=1, metavar="B", help="Triplets per model call."),
+    max_pairs: Optional[int] = typer.Option(None, min=1, metavar="N", help="At most N triplets per clip."),
     fid: bool = typer.Option(False, "--fid", help='Add FID (needs: pip install "vfi[fid]").'),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number and its provenance here."),
-    save_examples: Optional[Path] = typer.Option(None, help="Write PNG strips x0|pred|truth|x2|error here."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Write every number and its "
+                                            "provenance here."),
+    save_examples: Optional[Path] = typer.Option(None, metavar="DIR", help="Write PNG strips x0|pred|truth|x2|error "
+                                                 "here."),
     latent: Latent = typer.Option(Latent.sampled, help="Latent the model decodes: sampled by the denoiser; "
                                                       "oracle = of the true middle frame (a perfect denoiser); "
                                                       "noise = the sampler's initial noise, no denoising."),
-    device: Device = typer.Option(Device.auto),
+    device: Device = typer.Option(Device.auto, help="Where the model runs."),
 ):
     """Score interpolated middle frames against the truth: PSNR, SSIM, colour bias, FID."""
     import json
@@ -201,122 +227,12 @@ def eval_(
             _fail(f"cannot write {json_out}: {e.strerror}")
 
 
-def _strides(text: str, allow_empty: bool = False, low: int | None = None, name: str | None = None) -> tuple[int, ...]:
-    """--strides / --spans / --sample-steps text -> integers (spans: each >= 2, may be empty)."""
-    if allow_empty and not text.strip():
-        return ()
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    low = low if low is not None else (2 if allow_empty else 1)
-    if not values or min(values) < low:
-        name = name or ("--spans" if allow_empty else "--strides")
-        _fail(f"{name} must be integers >= {low} separated by commas, got {text!r}")
-    return values
-
-
-def _train(kind: str, data: List[str], out: Path, **kw) -> None:
-    from vfi_cli.train import TrainConfig, train
-
-    tc = TrainConfig(kind=kind, data=tuple(str(d) for d in data), out=str(out), **kw)
-    train(tc, console=err)
-
-
-_DATA = typer.Option(..., "--data", help="Video file, folder of videos, Vimeo-90k triplet root, or 'synthetic'. Repeatable.")
-
-
-@app.command("train-vqgan")
-@handles_errors
-def train_vqgan(
-    data: List[str] = _DATA,
-    out: Path = typer.Option(..., "--out", help="Output autoencoder directory (resumed if it holds a run)."),
-    preset: str = typer.Option("small", help="Model size: tiny | small | base."),
-    max_steps: int = typer.Option(20000, help="Total optimizer steps."),
-    max_minutes: Optional[float] = typer.Option(None, help="Stop (and save) after this many minutes."),
-    batch_size: int = typer.Option(8, min=1),
-    crop: int = typer.Option(128, min=16, help="Square training crop in pixels."),
-    lr: float = typer.Option(2e-4),
-    seed: int = typer.Option(0),
-    ckpt_every: int = typer.Option(250, min=1),
-    max_side: Optional[int] = typer.Option(None, help="Downscale training videos to this longer side."),
-    lpips_weights: Optional[Path] = typer.Option(None, help="Local torchvision VGG16 state dict to add an LPIPS term."),
-    disc_weight: float = typer.Option(0.0, help="PatchGAN weight (0 = off)."),
-    disc_start: int = typer.Option(5000, help="Step at which the GAN loss starts."),
-    init: Optional[Path] = typer.Option(None, help="Start from this autoencoder directory's weights."),
-    freeze_encoder: bool = typer.Option(False, help="Train the decoder only: latents (and a denoiser trained "
-                                                    "on them) stay valid."),
-    strides: str = typer.Option("1,2,3", help="Temporal strides of the training triplets, comma-separated."),
-    spans: str = typer.Option("", help="Also train on uneven triplets (i, i+k, i+n) for these n (e.g. 3: frame "
-                                       "times 1/3, 2/3), comma-separated; empty = middle frames only."),
-    kl_weight: float = typer.Option(3e-4, help="Weight of the latent's KL term."),
-    warm_start: Optional[Path] = typer.Option(None, help="Copy every same-named, same-shaped tensor of this "
-                                                         "autoencoder directory (e.g. an older model's decoder)."),
-    on_samples: Optional[Path] = typer.Option(None, help="Model directory whose denoiser samples the latent of "
-                                                         "part of each batch (decoder fine-tuning; needs "
-                                                         "--init and --freeze-encoder)."),
-    sample_mix: float = typer.Option(0.5, min=0.0, max=1.0, help="Fraction of each batch decoded from sampled "
-                                                                   "latents with --on-samples."),
-    sample_steps: str = typer.Option("", help="Sampler step counts for --on-samples, one drawn per batch "
-                                              "(e.g. 1,2,4,8); empty = the model's default."),
-    pan: int = typer.Option(0, min=0, help="Augment half the crops with a camera pan of up to PAN pixels per frame."),
-    align: bool = typer.Option(True, "--align/--no-align", help="Align the neighbours on the middle frame "
-                                                                "(block matching) before the decoder; --no-align "
-                                                                "also warps bilinearly (as v1/v2 were trained)."),
-    resume: bool = typer.Option(True, "--resume/--restart", help="Continue the run in OUT if there is one."),
-):
-    """Train the autoencoder (encoder, codebook, interpolation decoder) on frame triplets."""
-    _prepare_out(out, resume)
-    _train("vqgan", data, out, preset=preset, max_steps=max_steps, max_minutes=max_minutes,
-           batch_size=batch_size, crop=crop, lr=lr, seed=seed, ckpt_every=ckpt_every, max_side=max_side,
-           lpips_weights=str(lpips_weights) if lpips_weights else None, disc_weight=disc_weight,
-           disc_start=disc_start, init_from=str(init) if init else None, freeze_encoder=freeze_encoder,
-           strides=_strides(strides), pan=pan, align=align, spans=_strides(spans, allow_empty=True),
-           kl_weight=kl_weight, warm_start=str(warm_start) if warm_start else None,
-           on_samples=str(on_samples) if on_samples else None, sample_mix=sample_mix,
-           sample_steps=_strides(sample_steps, allow_empty=True, low=1, name="--sample-steps"))
-
-
-@app.command("train-ldm")
-@handles_errors
-def train_ldm(
-    data: List[str] = _DATA,
-    vqgan: Path = typer.Option(..., "--vqgan", help="Autoencoder directory from train-vqgan."),
-    out: Path = typer.Option(..., "--out", help="Output model directory (complete: usable by double/eval)."),
-    preset: str = typer.Option("small", help="U-Net size: tiny | small | base."),
-    max_steps: int = typer.Option(20000),
-    max_minutes: Optional[float] = typer.Option(None),
-    batch_size: int = typer.Option(16, min=1),
-    crop: int = typer.Option(256, min=16),
-    lr: float = typer.Option(2e-4),
-    seed: int = typer.Option(0),
-    ckpt_every: int = typer.Option(250, min=1),
-    max_side: Optional[int] = typer.Option(None),
-    strides: str = typer.Option("1,2,3", help="Temporal strides of the training triplets, comma-separated."),
-    spans: str = typer.Option("", help="Also train on uneven triplets (i, i+k, i+n) for these n, comma-separated."),
-    resume: bool = typer.Option(True, "--resume/--restart"),
-):
-    """Train the denoising U-Net on the latents of a trained autoencoder."""
-    _prepare_out(out, resume)
-    _train("ldm", data, out, vqgan_dir=str(vqgan), preset=preset, max_steps=max_steps,
-           max_minutes=max_minutes, batch_size=batch_size, crop=crop, lr=lr, seed=seed,
-           ckpt_every=ckpt_every, max_side=max_side, strides=_strides(strides),
-           spans=_strides(spans, allow_empty=True))
-
-
-def _prepare_out(out: Path, resume: bool) -> None:
-    from vfi_cli.train import STATE
-
-    if out.exists() and not out.is_dir():
-        _fail(f"--out {out} exists and is not a directory")
-    if not resume and (out / STATE).exists():
-        (out / STATE).unlink()
-
-
 def main() -> None:
     """Console-script entry point."""
     app()
 
+
+from vfi_cli import cli_train  # noqa: E402,F401  (registers train-vqgan and train-ldm on `app`)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

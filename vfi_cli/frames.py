@@ -1,7 +1,9 @@
 """Frame helpers: uint8 <-> tensors, pad/crop to a stride, interleave, scene cuts, duplicates.
 
-Pure numpy/torch (no av). Frames are HxWx3 uint8 RGB arrays; model tensors are
-[B, 3, H, W] float32 in [-1, 1].
+Pure numpy/torch (no av). Frames are HxWx3 RGB arrays, uint8, or uint16 (full 16-bit
+scale: 65535 is white) for sources of more than 8 bits; model tensors are
+[B, 3, H, W] float32 in [-1, 1]. Thumbnails (and so every threshold below) are in
+8-bit levels whatever the frames' dtype.
 
 Scene-cut detection works on a small "thumbnail" of each frame (area-downscaled by an
 integer factor min(H, W) // 64: 1/4 at 256 px, 1/8 at 540 px, 1/16 at 1080 px, so its
@@ -44,24 +46,57 @@ _MATCH_BLOCK = 8  # block side, thumbnail px
 # --------------------------------------------------------------------------- tensors
 
 
+_PEAK = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+def peak(dtype: np.dtype | type) -> float:
+    """The white level of a frame dtype (255 for uint8, 65535 for uint16); TypeError otherwise."""
+    dt = np.dtype(dtype)
+    if dt not in _PEAK:
+        raise TypeError(f"expected uint8 or uint16 frames, got {dt}")
+    return _PEAK[dt]
+
+
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """uint8 [B, H, W, 3] (or [H, W, 3]) -> float32 [B, 3, H, W] in [-1, 1]."""
-    if frames.dtype != np.uint8:
-        raise TypeError(f"expected uint8 frames, got {frames.dtype}")
+    """uint8 or uint16 [B, H, W, 3] (or [H, W, 3]) -> float32 [B, 3, H, W] in [-1, 1] (scale by dtype)."""
+    top = peak(frames.dtype)
     if frames.ndim == 3:
         frames = frames[None]
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"expected [B, H, W, 3] or [H, W, 3] frames, got {frames.shape}")
+    if frames.dtype == np.uint16:  # torch has no uint16 arithmetic on every version: go through int32
+        frames = frames.astype(np.int32)
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # [B, 3, H, W]
-    return x.float().div_(127.5).sub_(1.0).contiguous()
+    return x.float().div_(top / 2).sub_(1.0).contiguous()
+
+
+def from_tensor(x: torch.Tensor, dtype: np.dtype | type = np.uint8) -> np.ndarray:
+    """float [B, 3, H, W] in [-1, 1] -> `dtype` (uint8 or uint16) [B, H, W, 3], rounded and clamped."""
+    top = peak(dtype)
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected [B, 3, H, W] tensor, got {tuple(x.shape)}")
+    y = ((x.detach().float() + 1.0) * (top / 2)).round_().clamp_(0, top).to(torch.int32)
+    return y.permute(0, 2, 3, 1).contiguous().cpu().numpy().astype(np.dtype(dtype))  # [B, H, W, 3]
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """float [B, 3, H, W] in [-1, 1] -> uint8 [B, H, W, 3] (rounded, clamped)."""
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"expected [B, 3, H, W] tensor, got {tuple(x.shape)}")
-    y = ((x.detach().float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
-    return y.permute(0, 2, 3, 1).contiguous().cpu().numpy()  # [B, H, W, 3]
+    return from_tensor(x, np.uint8)
+
+
+def to_uint16(x: torch.Tensor) -> np.ndarray:
+    """float [B, 3, H, W] in [-1, 1] -> uint16 [B, H, W, 3] on the 16-bit scale (rounded, clamped)."""
+    return from_tensor(x, np.uint16)
+
+
+def widen(frames: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
+    """uint8 frames -> `dtype` on its scale (x257 for uint16: 255 -> 65535); same dtype: unchanged."""
+    dt = np.dtype(dtype)
+    if frames.dtype == dt:
+        return frames
+    if frames.dtype == np.uint8 and dt == np.uint16:
+        return frames.astype(np.uint16) * 257
+    raise TypeError(f"cannot widen {frames.dtype} frames to {dt}")
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -109,8 +144,9 @@ def thumb_factor(height: int, width: int) -> int:
 
 
 def thumbnails(frames: np.ndarray) -> np.ndarray:
-    """uint8 [N, H, W, 3] (or [H, W, 3]) -> float32 [N, h, w, 3] area-downscaled thumbnails."""
+    """uint8/uint16 [N, H, W, 3] (or [H, W, 3]) -> float32 [N, h, w, 3] area-downscaled thumbnails in 8-bit levels."""
     frames = np.asarray(frames)
+    scale = 255.0 / peak(frames.dtype)
     if frames.ndim == 3:
         frames = frames[None]
     n, hgt, wid, c = frames.shape
@@ -119,7 +155,7 @@ def thumbnails(frames: np.ndarray) -> np.ndarray:
     x = frames[:, : h * f, : w * f].astype(np.float32)
     if f > 1:
         x = x.reshape(n, h, f, w, f, c).mean(axis=(2, 4))
-    return x
+    return x if scale == 1.0 else x * np.float32(scale)
 
 
 def _luma(thumbs: np.ndarray) -> np.ndarray:

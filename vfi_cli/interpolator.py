@@ -13,7 +13,7 @@ import torch
 from vfi_cli import checkpoint, tiling
 from vfi_cli.config import LDMConfig
 from vfi_cli.errors import VfiError, WeightsError
-from vfi_cli.frames import crop_to, pad_to_multiple, to_tensor, to_uint8
+from vfi_cli.frames import crop_to, from_tensor, pad_to_multiple, to_tensor
 from vfi_cli.sampling import sample_latent
 from vfi_cli.schedulers import SAMPLERS, make_sampler
 
@@ -117,7 +117,7 @@ class Interpolator:
 
     @torch.inference_mode()
     def encode(self, frames: np.ndarray) -> Encoded:
-        """frames [B, H, W, 3] uint8 -> Encoded (on the device, padded to the model stride)."""
+        """frames [B, H, W, 3] uint8 or uint16 -> Encoded (on the device, padded to the model stride)."""
         x = to_tensor(frames).to(self.device)
         hw = (x.shape[-2], x.shape[-1])
         x, _ = pad_to_multiple(x, self.stride)
@@ -136,8 +136,10 @@ class Interpolator:
 
     @torch.inference_mode()
     def middles(self, a: Encoded, b: Encoded, keys: list[int], timings: dict[str, float] | None = None,
-                t: torch.Tensor | None = None, latent: str = "sampled", truth: Encoded | None = None) -> np.ndarray:
-        """New frames between the pairs (a[i], b[i]) at times t [B] (default 0.5) -> [B, H, W, 3] uint8.
+                dtype: np.dtype | type = np.uint8, t: torch.Tensor | None = None, latent: str = "sampled",
+                truth: Encoded | None = None) -> np.ndarray:
+        """New frames between the pairs (a[i], b[i]) at times t [B] (default 0.5) -> [B, H, W, 3] of
+        ``dtype`` (uint8, or uint16 for sources above 8 bits).
 
         Per pair: align on t (block matcher), sample the latent with the denoiser from noise keyed
         by keys[i], decode. latent="oracle" decodes the posterior mean of the true frames `truth`
@@ -178,7 +180,7 @@ class Interpolator:
             return out
 
         pred = tiling.blend(self.grid((hp, wp)), synth)  # [B, 3, Hp, Wp]
-        out = to_uint8(crop_to(pred, a.hw))
+        out = from_tensor(crop_to(pred, a.hw), dtype)
         if timings is not None:
             for k, v in spent.items():
                 timings[k] = timings.get(k, 0.0) + v

@@ -1,7 +1,13 @@
-"""double_frame_rate(): stream a video through the Interpolator and write it at 2^K x the frame rate."""
+"""double_frame_rate(): stream a video through the Interpolator and write it at 2^K x the frame rate.
+
+Frames travel at the source's precision: uint8, or uint16 RGB (16-bit scale) when the
+source has more than 8 bits per sample. A damaged input (vfi_cli.integrity) is an
+InputError unless `allow_damaged`, and then it is reported in the summary.
+"""
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -13,9 +19,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+from vfi_cli.errors import InputError
 from vfi_cli.frames import CUT_THRESHOLD, DUPLICATE_TOLERANCE, duplicate_pairs, scene_cuts, thumbnails
+from vfi_cli.integrity import ALLOW_HINT
 from vfi_cli.interpolator import Encoded, Interpolator
 from vfi_cli.video import FrameReader, VideoWriter, probe
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,7 @@ class DoubleOptions:
     preset: str = "medium"
     lossless: bool = False
     overwrite: bool = False
+    allow_damaged: bool = False  # process what is readable of a truncated/corrupt input (still reported)
 
 
 @dataclass
@@ -41,6 +52,9 @@ class DoubleSummary:
     cuts: int = 0  # pairs across a scene cut (middle = copy)
     duplicates: int = 0  # pairs of identical frames (middle = copy, no model call)
     corrupt_packets: int = 0
+    damage: str | None = None  # what is wrong with the input (only with allow_damaged)
+    notes: list[str] = field(default_factory=list)  # output precision reduced by the encoder, etc.
+    frames_expected: int | None = None  # input frames the container declares (for progress)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -69,10 +83,10 @@ class _BackgroundWriter:
                 except BaseException as e:  # surfaced in put()/close() on the main thread
                     self.error = e
 
-    def put(self, rgb: np.ndarray, t: float) -> None:
+    def put(self, rgb: np.ndarray, t: float, duration: float | None = None) -> None:
         if self.error is not None:
             raise self.error
-        self.q.put((rgb, t))
+        self.q.put((rgb, t, duration))
 
     def close(self) -> None:
         self.q.put(None)
@@ -82,7 +96,7 @@ class _BackgroundWriter:
 
 
 class _Doubler:
-    """Per-level state: synthesizes middles for consecutive frames, encoding each frame once."""
+    """Per-level state: synthesizes middles for consecutive frames, uploading each frame once."""
 
     def __init__(self, interp: Interpolator, opts: DoubleOptions, summary: DoubleSummary, batch: int):
         self.interp, self.opts, self.summary = interp, opts, summary
@@ -124,7 +138,7 @@ class _Doubler:
             self._time("upload frames", t0)
             idx = torch.as_tensor(part - lo, dtype=torch.long)
             mids = self.interp.middles(codes.select(idx), codes.select(idx + 1), [key0 + int(i) for i in part],
-                                       timings=self.timings)
+                                       timings=self.timings, dtype=stack.dtype)  # at the frames' precision
             for j, i in enumerate(part):
                 out[i] = mids[j]
             if hi == len(frames) - 1:
@@ -149,27 +163,36 @@ class _Doubler:
 
 def double_frame_rate(input: Path, output: Path, interp: Interpolator, opts: DoubleOptions = DoubleOptions(),
                       on_progress: Callable[[int, int | None], None] | None = None) -> DoubleSummary:
-    """Write OUTPUT with 2^K x the frames of INPUT (same duration, audio copied); returns counts."""
+    """Write OUTPUT with 2^K x the frames of INPUT (same duration, audio copied); returns counts.
+
+    `on_progress(frames_done, frames_total)` counts input frames (total None when unknown).
+    """
     start = time.perf_counter()
     info = probe(input)
+    summary = DoubleSummary(frames_expected=info.num_frames)
+    if info.damage is not None:
+        if not opts.allow_damaged:
+            raise InputError(f"{info.damage}; {ALLOW_HINT}")
+        summary.damage = info.damage
     factor = 2 ** opts.times
     rate = Fraction(info.frame_rate) * factor
-    summary = DoubleSummary()
 
     writer = VideoWriter(output, info.width, info.height, rate, codec=opts.codec, crf=opts.crf,
                          preset=opts.preset, lossless=opts.lossless,
                          audio_from=Path(input) if info.has_audio else None, like=info,
                          overwrite=opts.overwrite)
-    step = 1.0 / float(rate)
+    summary.notes = list(writer.notes)
     batch = max(1, min(opts.batch_size, opts.max_batch_pixels // max(1, info.width * info.height)))
     doubler = _Doubler(interp, opts, summary, batch)
-    with writer, FrameReader(input) as reader:
+    with writer, FrameReader(input, strict=not opts.allow_damaged, high_depth=True) as reader:
         out = _BackgroundWriter(writer)
         try:
             chunk: list[np.ndarray] = []
             times: list[float] = []
             carry: Encoded | None = None
             decode_t = time.perf_counter()
+            if on_progress:
+                on_progress(0, info.num_frames)
             for frame in reader:
                 summary.frames_in += 1
                 chunk.append(frame.rgb)
@@ -185,15 +208,23 @@ def double_frame_rate(input: Path, output: Path, interp: Interpolator, opts: Dou
                     on_progress(summary.frames_in - 1, info.num_frames)
                 chunk, times = chunk[-1:], times[-1:]
                 decode_t = time.perf_counter()
+            damage = reader.damage(info)
+            if damage is not None:
+                if not opts.allow_damaged:
+                    raise InputError(f"{damage}; {ALLOW_HINT}")
+                summary.damage = damage
             if len(chunk) > 1:
                 frames, ftimes, carry = doubler.expand(chunk, times, carry)
             else:
                 frames, ftimes = chunk, times
-            for f, t in zip(frames, ftimes):
+            # The last input frame keeps its own duration (VFR too): its 2^K copies share it.
+            last = reader.end_time - times[-1]
+            if not last > 0:
+                last = 1.0 / float(info.frame_rate)
+            for f, t in zip(frames[:-1], ftimes[:-1]):
                 out.put(f, t)
-            # the last gap has no right neighbour: repeat the last frame to keep the duration
-            for j in range(1, factor):
-                out.put(frames[-1], ftimes[-1] + j * step)
+            for j in range(factor):
+                out.put(frames[-1], ftimes[-1] + j * last / factor, last / factor)
             summary.frames_out += len(frames) + factor - 1
             if on_progress:
                 on_progress(summary.frames_in, summary.frames_in)

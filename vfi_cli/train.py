@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
 from vfi_cli.config import VQGANConfig, preset
-from vfi_cli.errors import DataError, TrainingError
+from vfi_cli.errors import DataError, Interrupted, TrainingError
 
 STATE = "trainer_state.pt"
 
@@ -114,6 +117,43 @@ def _make_objective(tc: TrainConfig, device: torch.device):
     return (VQGANObjective if tc.kind == "vqgan" else LDMObjective)(cfg, tc, device)
 
 
+class _StopRequest:
+    """Set by the first SIGINT/SIGTERM (the loop saves at the end of the current step); a second one
+    raises KeyboardInterrupt at once."""
+
+    def __init__(self, say) -> None:
+        self.signal: str | None = None
+        self._say = say
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+        self._say(f"{self.signal}: saving a checkpoint after this step (press Ctrl-C again to quit without saving)")
+
+
+@contextmanager
+def _stop_on_signals(request: _StopRequest):
+    """Route SIGINT/SIGTERM to `request` while training (main thread only; restored afterwards)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, request) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _remove_if_empty(out: Path) -> None:
+    """Delete `out` if this run created it and left nothing in it."""
+    try:
+        out.rmdir()  # only succeeds when empty
+    except OSError:
+        pass
+
+
 def _save(objective, ema: dict, step: int, tc: TrainConfig, optimizers: dict, extra: dict) -> None:
     out = Path(tc.out)
     meta = {"step": step, "training": dataclasses.asdict(tc)}
@@ -128,14 +168,20 @@ def _save(objective, ema: dict, step: int, tc: TrainConfig, optimizers: dict, ex
         **extra,
     }
     tmp = out / f".{STATE}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, out / STATE)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, out / STATE)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def train(tc: TrainConfig, console: Console | None = None) -> Path:
-    """Run (or resume) a training job; returns the output model directory."""
-    from vfi_cli.data import build_dataset
+    """Run (or resume) a training job; returns the output model directory.
 
+    The first SIGINT/SIGTERM finishes the current step, saves a checkpoint (atomically) and
+    raises Interrupted; a second one raises Interrupted at once without saving.
+    """
     rank, local_rank, world = _dist_info()
     use_cuda = torch.cuda.is_available()
     if world > 1 and not dist.is_initialized():
@@ -149,11 +195,23 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
             console.print(message, markup=False, highlight=False, soft_wrap=True)
 
     out = Path(tc.out)
+    created = not out.exists()
     if rank == 0:
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise DataError(f"cannot create --out {out}: {e.strerror}") from None
+    try:
+        return _train(tc, out, console, log, rank, local_rank, world, device, use_cuda)
+    finally:
+        if created and rank == 0:
+            _remove_if_empty(out)  # a run that failed or stopped before saving leaves no empty directory
+
+
+def _train(tc: TrainConfig, out: Path, console: Console, log, rank: int, local_rank: int, world: int,
+           device: torch.device, use_cuda: bool) -> Path:
+    """The body of `train` once OUT exists (which it removes again if this leaves it empty)."""
+    from vfi_cli.data import build_dataset
 
     torch.manual_seed(tc.seed + rank)
     np.random.seed(tc.seed + rank)
@@ -210,10 +268,13 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
                         TextColumn("{task.fields[it_s]:.2f} it/s"), TimeElapsedColumn(), TimeRemainingColumn(),
                         TextColumn("{task.fields[logs]}"), console=console, disable=rank != 0)
     first_step = step
-    with progress:
+    stop = _StopRequest(log)
+    with progress, _stop_on_signals(stop):
         task = progress.add_task(f"train-{tc.kind}", total=tc.max_steps, completed=step, it_s=0.0, logs="")
         try:
             while step < tc.max_steps:
+                if _all_agree(stop.signal is not None, world):
+                    break
                 if tc.max_minutes is not None and _all_agree(time.time() - start > tc.max_minutes * 60, world):
                     log(f"time budget of {tc.max_minutes} min reached")
                     break
@@ -256,13 +317,29 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
                     log(f"step {step}/{tc.max_steps} {rate:.2f} it/s lr={lr:.2e} {text}", highlight=False)
                 if rank == 0 and (step % tc.ckpt_every == 0 or step == tc.max_steps):
                     _save(objective, ema, step, tc, optimizers, extra())
-        except KeyboardInterrupt:
-            # a save here could catch a half-applied step; the last periodic checkpoint is exact
-            log(f"interrupted; re-run the same command to resume from the last checkpoint in {out}")
-            raise
+        except KeyboardInterrupt:  # a second Ctrl-C: no save (it could catch a half-applied step)
+            raise Interrupted(_resume_hint(out, "interrupted again before saving")) from None
+    if stop.signal is not None:
+        if rank == 0 and step > first_step:
+            _save(objective, ema, step, tc, optimizers, extra())  # the step is complete: exact resume
+        if world > 1:
+            dist.barrier()
+        raise Interrupted(_resume_hint(out, f"{stop.signal} at step {step}"))
     if rank == 0 and (step % tc.ckpt_every != 0 and step != tc.max_steps or not (out / "config.json").exists()):
         _save(objective, ema, step, tc, optimizers, extra())
     if world > 1:
         dist.barrier()
-    log(f"done: step {step}, last losses " + " ".join(f"{k}={v:.4g}" for k, v in last_log.items()))
+    if last_log:
+        log(f"done: step {step}, last losses " + " ".join(f"{k}={v:.4g}" for k, v in last_log.items()))
+    else:
+        log(f"done: step {step} (already reached --max-steps {tc.max_steps}; nothing trained)")
     return out
+
+
+def _resume_hint(out: Path, what: str) -> str:
+    """The interrupt message: what was saved in OUT and whether re-running resumes."""
+    state = out / STATE
+    if state.exists():
+        step = torch.load(state, map_location="cpu", weights_only=False)["step"]
+        return f"{what}; checkpoint at step {step} saved in {out}; re-run the same command to resume"
+    return f"{what}; nothing was saved yet (no step finished), so there is nothing to resume"

@@ -1,182 +1,48 @@
-"""Video I/O with PyAV: probe a file, decode frames in a background thread, check paths.
+"""Video I/O with PyAV: decode frames in a background thread, check paths.
 
-The public API of video I/O lives here (VideoWriter, default_codec and
-SUPPORTED_CONTAINERS are re-exported from video_writer.py). This module,
-video_writer.py and video_audio.py are the only places that import av.
-Frames are HxWx3 uint8 RGB in the stream's stored orientation (rotation is
-reported and copied as a tag, never applied). Every user-facing failure is an
-InputError/OutputError with one line naming the file.
+The public API of video I/O lives here (probe/VideoInfo from probe.py, VideoWriter,
+default_codec and SUPPORTED_CONTAINERS from video_writer.py are re-exported). These
+modules and video_audio.py are the only places that import av.
+Frames are HxWx3 RGB in the stream's stored orientation (rotation is reported and
+copied as a tag, never applied): uint8, or uint16 (full 16-bit scale) when the reader
+is asked for the source's precision and the source has more than 8 bits. Every
+user-facing failure is an InputError/OutputError with one line naming the file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
 import threading
-from dataclasses import dataclass, field
-from fractions import Fraction
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import av
 import numpy as np
 
 from vfi_cli.errors import InputError, OutputError
+from vfi_cli.integrity import ALLOW_HINT, Readable, damage_message
+from vfi_cli.probe import COLOR_KEYS, VideoInfo, open_input, probe, video_stream
 from vfi_cli.video_writer import SUPPORTED_CONTAINERS, VideoWriter, default_codec
+from vfi_cli.video_writer import cleanup_stale_temps, probe_writable
 
 log = logging.getLogger(__name__)
-
-COLOR_KEYS = ("color_primaries", "color_trc", "colorspace", "color_range")
 # swscale's default YUV->RGB path darkens by ~1 level on average (a colour cast);
 # accurate rounding with full chroma interpolation removes that bias.
 _Interp = av.video.reformatter.Interpolation
 SWS_FLAGS = _Interp.BILINEAR | _Interp.ACCURATE_RND | _Interp.FULL_CHR_H_INT
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the pipeline needs to know about an input video (first video stream)."""
-
-    path: Path
-    width: int
-    height: int
-    frame_rate: Fraction  # average rate; measured from timestamps when metadata disagrees
-    time_base: Fraction  # of the video stream
-    num_frames: int | None  # best estimate (container count, else counted packets), None if unknown
-    duration: float | None  # seconds, first frame start to last frame end
-    codec: str  # decoder name, e.g. "h264"
-    has_audio: bool
-    rotation: int  # display-matrix rotation in degrees (FFmpeg convention, counter-clockwise), 0 if none
-    color: dict[str, Any] = field(default_factory=dict)  # COLOR_KEYS -> FFmpeg enum ints, copied to the output
-    vfr: bool = False  # frame durations differ (beyond timestamp rounding)
-
-
-def _open_input(path: Path) -> av.container.InputContainer:
-    """Open `path` for reading, mapping every failure to one InputError line."""
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a video file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file")
-    try:
-        return av.open(str(path))
-    except av.error.FFmpegError as e:
-        raise InputError(f"{path}: not a readable video file ({e.strerror or type(e).__name__})") from e
-    except OSError as e:
-        raise InputError(f"{path}: cannot open: {e.strerror or e}") from e
-
-
-def _video_stream(container: av.container.InputContainer, path: Path) -> av.VideoStream:
-    """The first real video stream (cover-art pictures are skipped)."""
-    for s in container.streams.video:
-        if not s.disposition & av.stream.Disposition.attached_pic:
-            return s
-    raise InputError(f"{path}: no video stream")
-
-
-@dataclass
-class _PacketScan:
-    count: int = 0
-    start: int | None = None
-    end: int | None = None
-    deltas: tuple[int, int] | None = None  # (min, max) pts step between frames
-
-
-def _scan_packets(container: av.container.InputContainer, stream: av.VideoStream) -> _PacketScan:
-    """Demux (no decoding) the video packets: count, pts span and frame-step spread."""
-    pts: list[int] = []
-    end = None
-    try:
-        for p in container.demux(stream):
-            if p.pts is None or p.size == 0:
-                continue
-            pts.append(p.pts)
-            e = p.pts + (p.duration or 0)
-            end = e if end is None else max(end, e)
-    except av.error.FFmpegError:
-        pass  # truncated/corrupt tail: keep what was scanned
-    scan = _PacketScan(count=len(pts))
-    if pts:
-        pts.sort()
-        scan.start, scan.end = pts[0], end
-        steps = [b - a for a, b in zip(pts, pts[1:])]
-        if steps:
-            scan.deltas = (min(steps), max(steps))
-            if end == pts[-1]:  # no packet durations: assume the last frame lasts a median step
-                scan.end = end + sorted(steps)[len(steps) // 2]
-    return scan
-
-
-def _rotation(path: Path) -> int:
-    """Display rotation of the first decoded frame (FFmpeg attaches the stream's display matrix)."""
-    with _open_input(path) as c:
-        vs = _video_stream(c, path)
-        try:
-            for frame in c.decode(vs):
-                return int(round(frame.rotation or 0))
-        except av.error.FFmpegError:
-            pass
-        return 0
-
-
-def probe(path: Path | str) -> VideoInfo:
-    """Describe the first video stream of `path`; InputError if it is missing or not a video."""
-    path = Path(path)
-    with _open_input(path) as c:
-        vs = _video_stream(c, path)
-        cc = vs.codec_context
-        tb = vs.time_base or Fraction(1, 90000)
-        meta_rate = vs.average_rate or vs.guessed_rate or vs.base_rate
-        header_frames, stream_duration, container_duration = vs.frames, vs.duration, c.duration
-        width, height, codec = cc.width, cc.height, cc.name
-        color = {k: int(getattr(cc, k)) for k in COLOR_KEYS}
-        has_audio = bool(c.streams.audio)
-        scan = _scan_packets(c, vs)
-    rotation = _rotation(path)
-    # Packets actually present win over the header's count (a truncated file has fewer).
-    counts = [n for n in (header_frames, scan.count) if n]
-    num_frames = min(counts) if counts else None
-    duration = None
-    if scan.start is not None and scan.end is not None and scan.end > scan.start:
-        duration = float((scan.end - scan.start) * tb)
-    elif stream_duration:
-        duration = float(stream_duration * tb)
-    elif container_duration:
-        duration = container_duration / 1_000_000
-    rate = Fraction(meta_rate) if meta_rate else None
-    if scan.count > 1 and duration:
-        measured = scan.count / duration  # timestamps, when the metadata disagrees (VFR, broken headers)
-        if rate is None or abs(float(rate) - measured) > 0.01 * measured:
-            rate = Fraction(measured).limit_denominator(1001)
-    if not rate:
-        raise InputError(f"{path}: cannot determine the frame rate")
-    vfr = False
-    if scan.deltas is not None:
-        lo, hi = scan.deltas
-        vfr = hi - lo > max(1, 0.02 * hi)  # 1 tick of jitter is timestamp rounding (e.g. 1/1000 in mkv)
-    return VideoInfo(
-        path=path,
-        width=width,
-        height=height,
-        frame_rate=rate,
-        time_base=Fraction(tb),
-        num_frames=num_frames,
-        duration=duration,
-        codec=codec,
-        has_audio=has_audio,
-        rotation=rotation,
-        color=color,
-        vfr=vfr,
-    )
+# ... except from >8-bit sources: FFmpeg 8's full chroma interpolation into RGB is broken there
+# (10-bit 4:2:0 -> rgb48 comes out tens of levels off); plain accurate rounding is within 0.2.
+SWS_FLAGS_DEEP = _Interp.BILINEAR | _Interp.ACCURATE_RND
 
 
 @dataclass
 class Frame:
     """One decoded frame."""
 
-    rgb: np.ndarray  # HxWx3 uint8
+    rgb: np.ndarray  # HxWx3 uint8, or uint16 (0..65535) for a >8-bit source read with high_depth
     time: float  # presentation time in seconds since the video stream's start
 
 
@@ -186,23 +52,34 @@ _END = object()
 class FrameReader:
     """Iterate the frames of a video as `Frame`s, decoding in a background thread.
 
-    A bounded queue keeps memory flat. Packets the decoder rejects are skipped,
-    counted in `corrupt_packets` and logged; a truncated file yields what it has.
-    A file with no decodable frame raises InputError. Use as a context manager
+    A bounded queue keeps memory flat. By default packets the decoder rejects are
+    skipped, counted in `corrupt_packets` and logged, and a truncated file yields
+    what it has (`readable()` says how much was read). With `strict=True` the first
+    unreadable or corrupt packet or frame ends the iteration with an InputError.
+    `high_depth=True` yields uint16 RGB (16-bit scale) for sources of more than 8
+    bits. A file with no decodable frame raises InputError. Use as a context manager
     (closing stops the thread) or just iterate to the end.
     """
 
-    def __init__(self, path: Path | str, max_frames: int | None = None, queue_size: int = 8):
+    def __init__(self, path: Path | str, max_frames: int | None = None, queue_size: int = 8, *,
+                 strict: bool = False, high_depth: bool = False):
         self.path = Path(path)
         self.max_frames = max_frames
-        self.corrupt_packets = 0
+        self.strict = strict
+        self.corrupt_packets = 0  # packets rejected by the demuxer/decoder, and frames flagged corrupt
+        self.first_bad: float | None = None  # seconds: where the first one was met
         self.frames_read = 0
-        self._container = _open_input(self.path)
+        self.end_time = 0.0  # end (start + duration) of the last frame read, seconds
+        self._container = open_input(self.path)
         try:
-            self._stream = _video_stream(self._container, self.path)
+            self._stream = video_stream(self._container, self.path)
         except InputError:
             self._container.close()
             raise
+        fmt = self._stream.codec_context.format
+        deep = fmt is not None and max(c.bits for c in fmt.components) > 8
+        self._rgb_format = "rgb48le" if high_depth and deep else "rgb24"
+        self._sws = SWS_FLAGS_DEEP if deep else SWS_FLAGS
         self._stream.thread_type = "AUTO"
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
@@ -229,45 +106,78 @@ class FrameReader:
         self._step = float(1 / (vs.average_rate or vs.guessed_rate or 25))
         try:
             for packet in self._container.demux(vs):
+                if packet.is_corrupt and packet.size and not self._corrupt("packet flagged corrupt", packet.pts):
+                    return
                 try:
                     frames = vs.decode(packet)
                 except av.error.FFmpegError as e:
-                    self._corrupt(e)
+                    if not self._corrupt(e, packet.pts):
+                        return
                     continue
                 if not self._emit(frames):
                     return
         except av.error.FFmpegError as e:  # the demuxer gave up (truncated/corrupt container)
-            self._corrupt(e)
+            if not self._corrupt(e, None):
+                return
             try:
                 self._emit(vs.decode(None))  # flush the frames the decoder still holds
             except av.error.FFmpegError as e2:
-                self._corrupt(e2)
+                self._corrupt(e2, None)
         except Exception as e:  # noqa: BLE001 - handed to the consumer thread, re-raised there
             self._put(e)
         finally:
             self._put(_END)
 
+    def _seconds(self, pts: int | None) -> float:
+        if pts is None or self._start is None:
+            return self.end_time if self._last_time is None else self._last_time + self._step
+        return float((pts - self._start) * self._stream.time_base)
+
     def _emit(self, frames: list[av.VideoFrame]) -> bool:
-        """Queue decoded frames as RGB; False once the reader is closed or max_frames reached."""
+        """Queue decoded frames as RGB; False once the reader is closed, failed or max_frames reached."""
         for f in frames:
             if f.pts is None:
                 t = 0.0 if self._last_time is None else self._last_time + self._step
             else:
                 if self._start is None:
                     self._start = f.pts
-                t = float((f.pts - self._start) * self._stream.time_base)
-            self._last_time = t
-            if not self._put(Frame(f.to_ndarray(format="rgb24", interpolation=SWS_FLAGS), t)):
+                t = self._seconds(f.pts)
+            if f.is_corrupt and not self._corrupt("frame decoded with errors", f.pts):
                 return False
+            self._last_time = t
+            length = float(f.duration * self._stream.time_base) if f.duration else self._step
+            rgb = f.to_ndarray(format=self._rgb_format, interpolation=self._sws,
+                               src_color_range=f.color_range or None)
+            if not self._put(Frame(rgb, t)):
+                return False
+            self.end_time = max(self.end_time, t + length)
             self._queued += 1
             if self.max_frames is not None and self._queued >= self.max_frames:
                 return False
         return True
 
-    def _corrupt(self, e: Exception) -> None:
+    def _corrupt(self, e: object, pts: int | None) -> bool:
+        """Count one bad packet/frame; False (stop decoding, error queued) in strict mode."""
         self.corrupt_packets += 1
-        if self.corrupt_packets <= 3:
-            log.warning("%s: skipping a corrupt packet (%s)", self.path, e)
+        if self.first_bad is None:
+            self.first_bad = self._seconds(pts)
+        if self.strict:
+            self._put(InputError(f"{self.path} is damaged: unreadable or corrupt data at {self.first_bad:.2f} s "
+                                 f"(after {self._queued} good frames); {ALLOW_HINT}"))
+            return False
+        if self.corrupt_packets <= 3:  # counted in the summary; callers warn once
+            log.info("%s: skipping a corrupt packet (%s)", self.path, e)
+        return True
+
+    def readable(self) -> Readable:
+        """How much has been read so far (frames, seconds, bad packets) for vfi_cli.integrity."""
+        return Readable(duration=self.end_time, frames=self.frames_read, bad=self.corrupt_packets,
+                        first_bad=self.first_bad)
+
+    def damage(self, info: VideoInfo) -> str | None:
+        """After reading to the end: one line saying how the file is damaged, or None."""
+        readable = dataclasses.replace(self.readable(), other_streams_end=info.other_streams_end)
+        return damage_message(self.path, info.declared, readable, float(info.frame_rate))
 
     def __iter__(self) -> FrameReader:
         return self
@@ -280,6 +190,8 @@ class FrameReader:
             self.frames_read += 1
             return item
         self.close()
+        if isinstance(item, InputError):
+            raise item
         if isinstance(item, Exception):
             raise InputError(f"{self.path}: cannot decode: {item}") from item
         if self.frames_read == 0:
@@ -317,13 +229,19 @@ def check_paths(input: Path | str, output: Path | str, overwrite: bool) -> None:
         raise OutputError(f"{output}: already exists; pass --overwrite to replace it")
     parent = output.resolve().parent
     if not parent.is_dir():
+        blocker = next((p for p in [parent, *parent.parents] if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise OutputError(f"{output}: {blocker} is a file, not a directory")
         raise OutputError(f"{output}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{output}: directory {parent} is not writable")
     default_codec(output)
+    cleanup_stale_temps(output)
+    probe_writable(output)
 
 
 __all__ = [
+    "COLOR_KEYS",
     "SUPPORTED_CONTAINERS",
     "Frame",
     "FrameReader",

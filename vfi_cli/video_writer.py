@@ -5,11 +5,18 @@ the target and renamed over it only when the writer closes cleanly; on any
 exception (KeyboardInterrupt included) the temp file is deleted.
 
 Codec choice (by extension unless `codec` is given):
-  .mp4 .mov .mkv -> libx264 (crf, preset, yuv420p; yuv444p when a side is odd,
-                   because 4:2:0 needs even sizes and padding would change them)
-  .webm          -> libvpx-vp9 (constant quality: crf with b:v 0)
-  lossless=True  -> .mkv: FFV1 bgr0; .mp4/.mov: libx264rgb qp 0; .webm: VP9
-                   lossless gbrp. All three store RGB, so pixels round-trip exactly.
+  .mp4 .mov .mkv -> libx264 (crf, preset), .webm -> libvpx-vp9 (constant quality:
+                   crf with b:v 0). The pixel format follows the source (`like`):
+                   its chroma subsampling (4:2:0, 4:2:2, 4:4:4; RGB sources get 4:4:4)
+                   and bit depth (8, 10, 12) as far as the encoder allows (this
+                   PyAV's libx264 does 10-bit, its libvpx-vp9 only 8-bit); 4:4:4 when a
+                   side is odd (4:2:0 needs even sizes and padding would change them).
+                   `notes` lists every reduction (e.g. 10 -> 8 bits) for the caller.
+  lossless=True  -> .mkv: FFV1 (bgr0, or rgb48le for frames of 16-bit RGB);
+                   .mp4/.mov: libx264rgb qp 0; .webm: VP9 lossless gbrp (8-bit only).
+                   All store RGB, so pixels round-trip exactly.
+Range (limited/full), primaries, transfer (PQ, HLG, ...) and matrix follow `like`.
+Frames are HxWx3 RGB, uint8 or uint16 (16-bit scale), one dtype per file.
 """
 
 from __future__ import annotations
@@ -23,31 +30,24 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
+from vfi_cli.encoders import RGB_FORMATS, SUPPORTED_CONTAINERS, X264_PRESETS, default_codec, encoder_settings
 from vfi_cli.errors import OutputError
+from vfi_cli.tempfiles import cleanup_stale_temps, probe_writable, temp_path
 from vfi_cli.video_audio import AudioCopier
 
 if TYPE_CHECKING:
     from vfi_cli.video import VideoInfo
 
 log = logging.getLogger(__name__)
+__all__ = ["SUPPORTED_CONTAINERS", "X264_PRESETS", "VideoWriter", "cleanup_stale_temps", "default_codec",
+           "probe_writable"]
 
-SUPPORTED_CONTAINERS: tuple[str, ...] = (".mp4", ".mkv", ".mov", ".webm")
-_DEFAULT_CODEC = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9"}
-# Lossless encoders by container, each with the RGB pixel format it stores exactly.
-_LOSSLESS_CODEC = {".mkv": "ffv1", ".mp4": "libx264rgb", ".mov": "libx264rgb", ".webm": "libvpx-vp9"}
-_LOSSLESS_FORMAT = {"ffv1": "bgr0", "libx264rgb": "rgb24", "libvpx-vp9": "gbrp"}
-_LOSSLESS_OPTIONS = {"ffv1": {}, "libx264rgb": {"qp": "0"}, "libvpx-vp9": {"lossless": "1", "row-mt": "1"}}
-_RGB_FORMATS = {"bgr0", "rgb24", "gbrp", "bgr24"}
-# x264 preset -> libvpx cpu-used (speed/quality trade-off of the same spirit).
-_VP9_SPEED = {
-    "ultrafast": 8, "superfast": 7, "veryfast": 6, "faster": 5, "fast": 4,
-    "medium": 3, "slow": 2, "slower": 1, "veryslow": 0, "placebo": 0,
-}  # fmt: skip
 # FFmpeg AVColorSpace -> scale filter matrix for RGB -> YUV (unspecified: bt601, swscale's default).
 _MATRIX = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
 # Where decoders assume 4:2:0 chroma sits when the stream does not say (H.264/HEVC: left).
 _CHROMA_LOC = {"libx264": "left", "libx265": "left", "h264": "left", "hevc": "left", "mpeg4": "left"}
 VFR_TIME_BASE = Fraction(1, 90000)
+_RGB_IN = {np.dtype(np.uint8): "rgb24", np.dtype(np.uint16): "rgb48le"}
 
 
 class _RgbToYuv:
@@ -59,13 +59,15 @@ class _RgbToYuv:
     rounding and full chroma interpolation avoid swscale's ~1-level darkening.
     """
 
-    def __init__(self, width: int, height: int, pix_fmt: str, matrix: str, chroma_loc: str):
+    def __init__(self, width: int, height: int, pix_fmt: str, matrix: str, chroma_loc: str,
+                 in_format: str = "rgb24", full_range: bool = False):
         self._graph = av.filter.Graph()
-        src = self._graph.add_buffer(width=width, height=height, format="rgb24", time_base=VFR_TIME_BASE)
+        self._in_format = in_format
+        src = self._graph.add_buffer(width=width, height=height, format=in_format, time_base=VFR_TIME_BASE)
         scale = self._graph.add(
             "scale",
             f"flags=bilinear+accurate_rnd+full_chroma_int:out_color_matrix={matrix}"
-            f":out_range=tv:out_chroma_loc={chroma_loc}",
+            f":out_range={'pc' if full_range else 'tv'}:out_chroma_loc={chroma_loc}",
         )
         fmt = self._graph.add("format", pix_fmt)
         sink = self._graph.add("buffersink")
@@ -76,69 +78,12 @@ class _RgbToYuv:
         self._n = 0
 
     def __call__(self, rgb: np.ndarray) -> av.VideoFrame:
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame = av.VideoFrame.from_ndarray(rgb, format=self._in_format)
         frame.pts, frame.time_base = self._n, VFR_TIME_BASE  # any increasing pts will do
         self._n += 1
         self._graph.push(frame)
         return self._graph.pull()
 
-
-def default_codec(path: Path | str) -> str:
-    """Encoder chosen for an output path by its extension; OutputError if unsupported."""
-    path = Path(path)
-    ext = path.suffix.lower()
-    if ext not in _DEFAULT_CODEC:
-        choices = ", ".join(SUPPORTED_CONTAINERS)
-        raise OutputError(f"{path}: unsupported output container '{ext or '(none)'}'; use one of {choices}")
-    return _require_encoder(path, _DEFAULT_CODEC[ext])
-
-
-def _require_encoder(path: Path, codec: str) -> str:
-    """`codec` if this PyAV build can encode video with it, else OutputError."""
-    hint = "use libx264 (.mp4/.mkv/.mov) or libvpx-vp9 (.webm)"
-    if codec not in av.codecs_available:
-        raise OutputError(f"{path}: encoder '{codec}' is not available in this PyAV build; {hint}")
-    try:
-        is_video = av.Codec(codec, "w").type == "video"
-    except (av.error.FFmpegError, ValueError):
-        is_video = False
-    if not is_video:
-        raise OutputError(f"{path}: '{codec}' is not a video encoder; {hint}")
-    return codec
-
-
-def _encoder_settings(
-    path: Path, width: int, height: int, codec: str | None, crf: int, preset: str, lossless: bool
-) -> tuple[str, str, dict[str, str]]:
-    """(encoder, pix_fmt, encoder options) for this output."""
-    if lossless:
-        if codec is None:
-            default_codec(path)  # validates the extension
-            codec = _LOSSLESS_CODEC[path.suffix.lower()]
-        elif codec not in _LOSSLESS_FORMAT:
-            raise OutputError(f"{path}: lossless output uses ffv1, libx264rgb or libvpx-vp9, not '{codec}'")
-        _require_encoder(path, codec)
-        options = dict(_LOSSLESS_OPTIONS[codec])
-        if codec == "libx264rgb":
-            options["preset"] = preset
-        return codec, _LOSSLESS_FORMAT[codec], options
-    codec = _require_encoder(path, codec) if codec else default_codec(path)
-    formats = [f.name for f in (av.Codec(codec, "w").video_formats or [])]
-    odd = width % 2 or height % 2
-    # 4:2:0 needs even sizes in x264 & co (VP9 copes); odd sizes get 4:4:4 rather than padding.
-    if "yuv420p" in formats and not (odd and codec != "libvpx-vp9" and "yuv444p" in formats):
-        pix_fmt = "yuv420p"
-    elif "yuv444p" in formats:
-        pix_fmt = "yuv444p"
-    else:
-        pix_fmt = formats[0] if formats else "yuv420p"
-    if codec.startswith("libx26"):
-        options = {"crf": str(crf), "preset": preset}
-    elif codec == "libvpx-vp9":
-        options = {"crf": str(crf), "b": "0", "row-mt": "1", "cpu-used": str(_VP9_SPEED.get(preset, 3))}
-    else:
-        options = {}
-    return codec, pix_fmt, options
 
 
 class VideoWriter:
@@ -182,7 +127,11 @@ class VideoWriter:
             raise OutputError(f"{self.path}: already exists; pass --overwrite to replace it")
         if not self.path.parent.is_dir():
             raise OutputError(f"{self.path}: directory {self.path.parent} does not exist")
-        codec, self._pix_fmt, options = _encoder_settings(self.path, width, height, codec, crf, preset, lossless)
+        bits, chroma = (like.bit_depth, like.chroma) if like is not None else (8, "420")
+        codec, self._pix_fmt, options, self.notes = encoder_settings(self.path, width, height, codec, crf, preset,
+                                                                      lossless, bits, chroma)
+        for note in self.notes:  # the caller shows them (vfi double: one warning line each)
+            log.info("%s: %s", self.path, note)
         self.frames_written = 0
         self._like = like
         self._timed: bool | None = None  # write(rgb, time) rather than write(rgb)
@@ -192,7 +141,8 @@ class VideoWriter:
         self._durations: dict[int, int] = {}
         self._video_end = 0.0
         self._closed = False
-        self._tmp = self.path.with_name(f".{self.path.stem}.vfi-{os.getpid()}.tmp{self.path.suffix}")
+        self._tmp = temp_path(self.path)
+        self._dtype: np.dtype | None = None  # of the frames, fixed by the first write
         ext = self.path.suffix.lower()
         container_options = {"movflags": "+faststart"} if ext in {".mp4", ".mov"} else {}
         try:
@@ -220,15 +170,15 @@ class VideoWriter:
             if color.get(key):
                 setattr(cc, key, color[key])
         self._to_yuv: _RgbToYuv | None = None
-        if self._pix_fmt not in _RGB_FORMATS:
-            # Always limited ("tv") range: swscale's full-range RGB->YUV biases chroma by
-            # half a level (a colour cast), and limited range is what players expect.
-            cc.color_range = 1
+        self._yuv_args: tuple[str, str, bool] | None = None
+        if self._pix_fmt not in RGB_FORMATS:
+            # The source's range: limited ("tv", what players expect) unless it was full range.
+            full = color.get("color_range") == 2
+            cc.color_range = 2 if full else 1
             if color.get("colorspace") in _MATRIX:
                 cc.colorspace = color["colorspace"]
             matrix = _MATRIX.get(color.get("colorspace", 2), "bt601")
-            chroma_loc = _CHROMA_LOC.get(codec, "unknown")
-            self._to_yuv = _RgbToYuv(self.width, self.height, self._pix_fmt, matrix, chroma_loc)
+            self._yuv_args = (matrix, _CHROMA_LOC.get(codec, "unknown"), full)
         if like is not None and like.rotation:
             vs.set_display_rotation(like.rotation)
         self._vs = vs
@@ -251,8 +201,16 @@ class VideoWriter:
         """Append one frame; `time` (seconds) is its presentation time, None for constant rate."""
         if self._closed:
             raise ValueError("write() on a closed VideoWriter")
-        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
-            raise ValueError(f"expected a {self.height}x{self.width}x3 uint8 frame, got {rgb.shape} {rgb.dtype}")
+        if rgb.shape != (self.height, self.width, 3) or rgb.dtype not in _RGB_IN or (
+                self._dtype is not None and rgb.dtype != self._dtype):
+            want = "uint8 or uint16" if self._dtype is None else str(self._dtype)
+            raise ValueError(f"expected a {self.height}x{self.width}x3 {want} frame, got {rgb.shape} {rgb.dtype}")
+        if self._dtype is None:
+            self._dtype = rgb.dtype
+            if self._yuv_args is not None:
+                matrix, chroma_loc, full = self._yuv_args
+                self._to_yuv = _RgbToYuv(self.width, self.height, self._pix_fmt, matrix, chroma_loc,
+                                         _RGB_IN[rgb.dtype], full)
         if self._timed is None:
             self._start(time is not None)
         elif self._timed != (time is not None):
@@ -264,8 +222,8 @@ class VideoWriter:
         if self._to_yuv is not None:
             frame = self._to_yuv(rgb)
         else:
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            if self._pix_fmt != "rgb24":
+            frame = av.VideoFrame.from_ndarray(rgb, format=_RGB_IN[rgb.dtype])
+            if self._pix_fmt != frame.format.name:
                 frame = frame.reformat(format=self._pix_fmt)  # bit-exact channel reordering
         frame.pts = pts
         frame.time_base = self._tb
