@@ -114,7 +114,7 @@ PRESETS: dict[str, LDMConfig] = {
     "small": LDMConfig(vqgan=VQGANConfig(align_scales=(32, 16, 8, 4, 2), align_radii=(3, 2, 2, 2, 1),
                                          warp_mode="bicubic"),
                        unet=UNetConfig(ch=32, ch_mult=(1, 2, 4), attn_levels=(2,), num_heads=4),
-                       default_steps=2),
+                       default_steps=1),  # chosen on the validation split: benchmarks/RESULTS.md
     # a GPU model of the seed paper's size
     "base": LDMConfig(
         vqgan=VQGANConfig(ch=64, ch_mult=(1, 2), num_res_blocks=2, embed_dim=16, z_ch=128,

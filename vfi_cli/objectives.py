@@ -154,7 +154,9 @@ class _LatentSampler:
         ctx = self.unet.context(pair)
         noise = torch.randn(ctx.shape[0], self.cfg.unet.latent_channels, *ctx.shape[-2:], device=ctx.device)
         steps = self.cfg.default_steps
-        if self.steps:  # a step count per batch, so the decoder serves every --steps setting
+        if len(self.steps) == 1:
+            steps = self.steps[0]
+        elif self.steps:  # a step count per batch, so the decoder serves every --steps setting
             steps = self.steps[int(torch.randint(len(self.steps), ()))]
         z = sample_latent(self.unet, self.cfg.scheduler, ctx, noise, self.cfg.default_sampler,
                           steps) / self.cfg.latent_scale

