@@ -74,12 +74,14 @@ def test_kl_divergence_golden_values_and_free_nats():
 def test_decoder_starts_as_blend_and_zero_flow_warp_is_identity():
     model = VQGAN(replace(TINY.vqgan, align_scales=(), align_radii=()))
     x0, x1, x2 = _triplet()
-    pred, _, _ = model(x0, x1, x2)
+    z = torch.zeros(2, 5, 8, 8)  # the fresh encoder's posterior mean
+    assert torch.equal(model.encode(x1, model.prepare(x0, x2)), z)
+    pred = model.decode(z, model.prepare(x0, x2))
     assert torch.allclose(pred, 0.5 * (x0 + x2), atol=1e-5)
     # with alignment (the presets), it starts as the blend of the neighbours aligned on the frame time
     aligned = VQGAN(TINY.vqgan)
     w0, w2, _ = motion.align(x0, x2, aligned.align)
-    assert torch.allclose(aligned(x0, x1, x2)[0], 0.5 * (w0 + w2), atol=1e-5)
+    assert torch.allclose(aligned.decode(z, aligned.prepare(x0, x2)), 0.5 * (w0 + w2), atol=1e-5)
     assert torch.allclose(backward_warp(x0, torch.zeros(2, 2, 32, 32)), x0, atol=1e-5)
     shifted = backward_warp(x0, torch.full((2, 2, 32, 32), 0.0).index_fill_(1, torch.tensor([0]), 1.0))
     assert torch.allclose(shifted[..., :-1], x0[..., 1:], atol=1e-5)  # sample at x+1
@@ -208,3 +210,31 @@ def test_checkpoint_errors_are_clear(tmp_path):
     (path2 / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(WeightsError):
         checkpoint.load_interpolator(path2)
+
+
+def test_static_gate_blends_where_the_neighbours_agree():
+    x0, _, x2 = _triplet()
+    lvl = 2.0 / 255.0  # one 8-bit level of a [-1, 1] frame
+    same = motion.static_weight(x0, x0 + 0.5 * lvl, lo=1.5, hi=4.0)
+    assert torch.allclose(same, torch.ones_like(same))  # half a level apart: the blend
+    far = motion.static_weight(x0, x0 + 10 * lvl, lo=1.5, hi=4.0)
+    assert torch.equal(far, torch.zeros_like(far))  # ten levels apart: the model
+    mid = motion.static_weight(x0, x0 + 2.75 * lvl, lo=1.5, hi=4.0)
+    assert torch.allclose(mid, torch.full_like(mid, 0.5), atol=1e-3)  # linear between lo and hi
+    torch.manual_seed(0)
+    model = VQGAN(TINY.vqgan).eval()
+    for p in model.decoder.head.parameters():  # a decoder that paints something everywhere
+        torch.nn.init.normal_(p, std=0.1)
+    with torch.no_grad():
+        still = x0 + 0.5 * lvl
+        t = torch.tensor([0.25, 0.5])
+        pair = model.prepare(x0, still, t)
+        out = model.decode(torch.randn(2, 5, 8, 8), pair)
+        blend = (1 - t.view(-1, 1, 1, 1)) * x0 + t.view(-1, 1, 1, 1) * still
+        assert torch.allclose(out, blend, atol=1e-5)  # a still pair gives the blend at t, whatever z
+        moving = model.decode(torch.randn(2, 5, 8, 8), model.prepare(x0, x2, t))
+        assert not torch.allclose(moving, (x0 + x2) / 2, atol=1e-2)  # elsewhere the model decides
+        off = VQGAN(replace(TINY.vqgan, static_gate=()))
+        off.load_state_dict(model.state_dict())
+        assert not torch.allclose(off.eval().decode(torch.randn(2, 5, 8, 8), off.prepare(x0, still, t)), blend,
+                                  atol=1e-3)

@@ -43,9 +43,13 @@ class VQGANConfig:
     align_sharpness: float = 50.0
     align_smooth: int = 9
     warp_mode: str = "bilinear"  # sampling of the final full-resolution warps: bilinear | bicubic
+    # (lo, hi) in 8-bit levels: where the neighbours differ by less than lo (9x9 mean), the output is
+    # their blend at t, above hi the model's frame, linear between (motion.static_weight); () = off
+    static_gate: tuple[float, ...] = (1.5, 4.0)
 
     # fields that change how the decoder runs but not its parameters
-    SETTINGS = ("align_scales", "align_radii", "align_window", "align_sharpness", "align_smooth", "warp_mode")
+    SETTINGS = ("align_scales", "align_radii", "align_window", "align_sharpness", "align_smooth", "warp_mode",
+                "static_gate")
 
     def latent_fields(self) -> dict[str, object]:
         """The fields that define the latent space (the posterior encoder)."""

@@ -95,6 +95,16 @@ def half_motion(x0: torch.Tensor, x2: torch.Tensor, cfg: AlignConfig) -> torch.T
     return resize_to(d, x0.shape[-2:]) * prev
 
 
+def static_weight(x0: torch.Tensor, x2: torch.Tensor, lo: float, hi: float, window: int = 9) -> torch.Tensor:
+    """Where the neighbours agree, [B, 1, H, W] in [0, 1]: 1 where the mean absolute difference of
+    x0 and x2 (RGB, in 8-bit levels, over a window x window box) is below lo, 0 above hi, linear
+    between. There the plain blend is the best guess (a still slide, a locked-off background):
+    nothing moved that the model could place better, and anything it adds is noise."""
+    diff = (x0.float() - x2.float()).abs().mean(1, keepdim=True) * 127.5  # levels of a [-1, 1] frame
+    diff = F.avg_pool2d(diff, window, stride=1, padding=window // 2, count_include_pad=False)  # frame pixels only
+    return ((hi - diff) / max(hi - lo, 1e-6)).clamp(0.0, 1.0).to(x0.dtype)
+
+
 def time_offsets(d: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Where frame time t in (0, 1) samples each neighbour, from the middle frame's half-motion d
     [B, 2, H, W] (linear motion, the field read at p): x0 at p + o0, x2 at p + o2 with

@@ -170,6 +170,7 @@ class InterpolationDecoder(nn.Module):
         if cfg.warp_mode not in ("bilinear", "bicubic"):
             raise ValueError(f"warp_mode must be bilinear or bicubic, not {cfg.warp_mode!r}")
         self.warp_mode = cfg.warp_mode
+        self.static_gate = cfg.static_gate
 
     def forward(self, z: torch.Tensor, pair: Pair) -> torch.Tensor:
         """z [B, E, H/f, W/f] (unscaled latent) and the prepared pair -> the frame at t [B, 3, H, W]."""
@@ -205,7 +206,12 @@ class InterpolationDecoder(nn.Module):
         warped0 = backward_warp(x0, flow[:, :2], self.warp_mode)
         warped2 = backward_warp(x2, flow[:, 2:4], self.warp_mode)
         residual = self.head(torch.cat([warped0, warped2, m, resize_to(feat, size)], dim=1))
-        return m * warped0 + (1.0 - m) * warped2 + residual  # [B, 3, H, W]
+        out = m * warped0 + (1.0 - m) * warped2 + residual  # [B, 3, H, W]
+        if self.static_gate:  # where the neighbours agree, the blend at t
+            g = motion.static_weight(x0, x2, *self.static_gate)
+            tt = pair.t.to(x0.dtype).view(-1, 1, 1, 1)
+            out = out + g * ((1.0 - tt) * x0 + tt * x2 - out)
+        return out
 
 
 class VQGAN(nn.Module):
