@@ -107,10 +107,21 @@ def double(
     stats_json: Optional[Path] = typer.Option(None, help="Also write the run's counts and per-stage times as JSON."),
 ):
     """Double (or 2^K-multiply) the frame rate of INPUT into OUTPUT."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from vfi_cli.interpolator import Interpolator
     from vfi_cli.pipeline import DoubleOptions, double_frame_rate
+
+    interp = _prepare_run(input, output, overwrite, stats_json, weights=weights, device=device, steps=steps,
+                          sampler=sampler, seed=seed, precision=precision, tile_pixels=tile_pixels)
+    opts = DoubleOptions(times=times, batch_size=batch_size, scene_threshold=scene_threshold, codec=codec,
+                         crf=crf, preset=preset, lossless=lossless, overwrite=overwrite)
+    s = _with_progress("doubling", quiet, lambda cb: double_frame_rate(input, output, interp, opts, on_progress=cb))
+    _report_run(s, interp, input, output, stats_json)
+
+
+def _prepare_run(input: Path, output: Path, overwrite: bool, stats_json: Optional[Path], *, weights, device,
+                 steps, sampler, seed, precision, tile_pixels, before_load=None):
+    """Checks shared by `double` and `retime` (paths, --precision, --stats-json), then the model;
+    `before_load()` runs more checks first (so a bad request fails before the slow load)."""
+    from vfi_cli.interpolator import Interpolator
     from vfi_cli.video import check_paths
 
     if precision not in ("auto", "fp32", "bf16", "fp16"):
@@ -118,23 +129,32 @@ def double(
     check_paths(input, output, overwrite)
     if stats_json is not None and not stats_json.parent.is_dir():
         _fail(f"--stats-json: directory {stats_json.parent} does not exist")
-    interp = Interpolator.load(weights, device=device.value, steps=steps,
-                               sampler=sampler.value if sampler else None, seed=seed, precision=precision,
-                               tile_pixels=tile_pixels)
-    opts = DoubleOptions(times=times, batch_size=batch_size, scene_threshold=scene_threshold, codec=codec,
-                         crf=crf, preset=preset, lossless=lossless, overwrite=overwrite)
-    progress = Progress(TextColumn("[bold]doubling"), BarColumn(), MofNCompleteColumn(),
+    if before_load is not None:
+        before_load()
+    return Interpolator.load(weights, device=device.value, steps=steps, sampler=sampler.value if sampler else None,
+                             seed=seed, precision=precision, tile_pixels=tile_pixels)
+
+
+def _with_progress(label: str, quiet: bool, run):
+    """run(on_progress) under a progress bar of input frames (hidden with --quiet); its result."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[fps]:.2f} fps"), TimeRemainingColumn(),
                         console=err, disable=quiet, transient=True)
     with progress:
-        task = progress.add_task("double", total=None, fps=0.0)
+        task = progress.add_task(label, total=None, fps=0.0)
         t0 = time.perf_counter()
 
         def on_progress(done: int, total: Optional[int]) -> None:
             fps = done / max(1e-9, time.perf_counter() - t0)
             progress.update(task, completed=done, total=total, fps=fps)
 
-        s = double_frame_rate(input, output, interp, opts, on_progress=on_progress)
+        return run(on_progress)
+
+
+def _report_run(s, interp, input: Path, output: Path, stats_json: Optional[Path]) -> None:
+    """The run's one-line summary on stderr (and its counts/timings as JSON with --stats-json)."""
     if stats_json is not None:
         import dataclasses
         import json
@@ -308,6 +328,59 @@ def _prepare_out(out: Path, resume: bool) -> None:
         _fail(f"--out {out} exists and is not a directory")
     if not resume and (out / STATE).exists():
         (out / STATE).unlink()
+
+
+def _as_double(name: str):
+    """`vfi double`'s declaration of option NAME (one source for the options both commands share)."""
+    import inspect
+
+    return inspect.signature(double).parameters[name].default
+
+
+@app.command()
+@handles_errors
+def retime(
+    input: Path = _as_double("input"),
+    output: Path = _as_double("output"),
+    fps: Optional[str] = typer.Option(None, help="Output frame rate: a number or an exact fraction (60000/1001)."),
+    factor: Optional[str] = typer.Option(None, help="Output rate = input rate x FACTOR (any number above 1, "
+                                                    "e.g. 2.5 or 3)."),
+    weights: Optional[Path] = _as_double("weights"),
+    steps: Optional[int] = _as_double("steps"),
+    sampler: Optional[Sampler] = _as_double("sampler"),
+    seed: int = _as_double("seed"),
+    batch_size: int = _as_double("batch_size"),
+    tile_pixels: int = _as_double("tile_pixels"),
+    device: Device = _as_double("device"),
+    precision: str = _as_double("precision"),
+    scene_threshold: float = _as_double("scene_threshold"),
+    codec: Optional[str] = _as_double("codec"),
+    crf: int = _as_double("crf"),
+    preset: str = _as_double("preset"),
+    lossless: bool = _as_double("lossless"),
+    overwrite: bool = _as_double("overwrite"),
+    quiet: bool = _as_double("quiet"),
+    stats_json: Optional[Path] = _as_double("stats_json"),
+):
+    """Convert INPUT to any higher frame rate (--fps or --factor); new frames sit at their exact times."""
+    from vfi_cli import retime as rt
+    from vfi_cli.video import probe
+
+    if (fps is None) == (factor is None):
+        _fail("give exactly one of --fps RATE and --factor X", 2)
+    try:
+        wanted = rt.parse_rate(fps, "--fps") if fps is not None else None
+        by = rt.parse_rate(factor, "--factor") if factor is not None else None
+    except rt.RateError as e:
+        _fail(str(e), 2)
+    rate: list = []
+    interp = _prepare_run(input, output, overwrite, stats_json, weights=weights, device=device, steps=steps,
+                          sampler=sampler, seed=seed, precision=precision, tile_pixels=tile_pixels,
+                          before_load=lambda: rate.append(rt.target_rate(probe(input), wanted, by)))
+    opts = rt.RetimeOptions(rate=rate[0], batch_size=batch_size, scene_threshold=scene_threshold, codec=codec,
+                            crf=crf, preset=preset, lossless=lossless, overwrite=overwrite)
+    s = _with_progress("retiming", quiet, lambda cb: rt.retime_video(input, output, interp, opts, on_progress=cb))
+    _report_run(s, interp, input, output, stats_json)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import torch
 
 from vfi_cli.frames import CUT_THRESHOLD, DUPLICATE_TOLERANCE, duplicate_pairs, scene_cuts, thumbnails
 from vfi_cli.interpolator import Encoded, Interpolator
-from vfi_cli.video import FrameReader, VideoWriter, probe
+from vfi_cli.video import FrameReader, VideoInfo, VideoWriter, probe
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,30 @@ class DoubleSummary:
     corrupt_packets: int = 0
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def classify_pairs(stack: np.ndarray, scene_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive pairs of frames [N, H, W, 3] -> (duplicate, scene cut) bool [N-1] each (a
+    duplicate pair is never also a cut): the pairs whose new frames are copies, not synthesized."""
+    thumbs = thumbnails(stack)
+    dup = duplicate_pairs(thumbs, tolerance=DUPLICATE_TOLERANCE)  # [N-1]
+    cut = scene_cuts(stack, threshold=scene_threshold, thumbs=thumbs) & ~dup
+    return dup, cut
+
+
+def pairs_per_call(info: VideoInfo, opts: DoubleOptions) -> int:
+    """Most frame pairs per model call: --batch-size, capped by max_batch_pixels for big frames."""
+    return max(1, min(opts.batch_size, opts.max_batch_pixels // max(1, info.width * info.height)))
+
+
+def open_writer(input: Path, output: Path, info: VideoInfo, rate: Fraction, opts: DoubleOptions,
+                like: VideoInfo | None = None) -> VideoWriter:
+    """The output VideoWriter at `rate` with INPUT's audio, colour and rotation (`like`: the
+    VideoInfo whose tags and timing mode it copies, default `info`)."""
+    return VideoWriter(output, info.width, info.height, rate, codec=opts.codec, crf=opts.crf,
+                       preset=opts.preset, lossless=opts.lossless,
+                       audio_from=Path(input) if info.has_audio else None, like=like or info,
+                       overwrite=opts.overwrite)
 
 
 class _BackgroundWriter:
@@ -97,9 +121,7 @@ class _Doubler:
         """Middles of the len(frames)-1 consecutive pairs; returns them and the last frame's encoding."""
         t0 = time.perf_counter()
         stack = np.stack(frames)  # [N, H, W, 3]
-        thumbs = thumbnails(stack)
-        dup = duplicate_pairs(thumbs, tolerance=DUPLICATE_TOLERANCE)  # [N-1]
-        cut = scene_cuts(stack, threshold=self.opts.scene_threshold, thumbs=thumbs) & ~dup
+        dup, cut = classify_pairs(stack, self.opts.scene_threshold)
         self._time("scene check", t0)
         if level == 0:  # deeper levels only re-find the copies made here
             self.summary.duplicates += int(dup.sum())
@@ -156,12 +178,9 @@ def double_frame_rate(input: Path, output: Path, interp: Interpolator, opts: Dou
     rate = Fraction(info.frame_rate) * factor
     summary = DoubleSummary()
 
-    writer = VideoWriter(output, info.width, info.height, rate, codec=opts.codec, crf=opts.crf,
-                         preset=opts.preset, lossless=opts.lossless,
-                         audio_from=Path(input) if info.has_audio else None, like=info,
-                         overwrite=opts.overwrite)
+    writer = open_writer(input, output, info, rate, opts)
     step = 1.0 / float(rate)
-    batch = max(1, min(opts.batch_size, opts.max_batch_pixels // max(1, info.width * info.height)))
+    batch = pairs_per_call(info, opts)
     doubler = _Doubler(interp, opts, summary, batch)
     with writer, FrameReader(input) as reader:
         out = _BackgroundWriter(writer)
