@@ -186,8 +186,10 @@ def eval_(
                                                       "oracle = of the true middle frame (a perfect denoiser); "
                                                       "noise = the sampler's initial noise, no denoising."),
     device: Device = typer.Option(Device.auto),
+    factor: int = typer.Option(2, min=2, max=16, help="Keep every FACTOR-th frame and score the FACTOR-1 frames "
+                                                      "made between each kept pair (at t = 1/FACTOR, ...)."),
 ):
-    """Score interpolated middle frames against the truth: PSNR, SSIM, colour bias, FID."""
+    """Score interpolated frames against the dropped truth: PSNR, SSIM, colour bias, FID (also per t)."""
     import json
 
     from rich.console import Console
@@ -195,7 +197,7 @@ def eval_(
     from vfi_cli import evaluate as ev
     from vfi_cli import report
 
-    provenance: dict = {"method": method.value, "max_pairs": max_pairs, "batch_size": batch_size}
+    provenance: dict = {"method": method.value, "max_pairs": max_pairs, "batch_size": batch_size, "factor": factor}
     if method is Method.model:
         from vfi_cli.interpolator import Interpolator
 
@@ -211,8 +213,9 @@ def eval_(
     fid_device = str(resolve_device(device.value))
     result = ev.evaluate([Path(p) for p in paths], fn, batch_size=batch_size, max_pairs=max_pairs, fid=fid,
                          save_examples=save_examples, fid_device=fid_device,
-                         with_truth=method is Method.model and latent is Latent.oracle)
+                         with_truth=method is Method.model and latent is Latent.oracle, factor=factor)
     title = f"vfi eval: {method.value}" + (f" (latent: {latent.value})" if method is Method.model else "")
+    title += f", factor {factor}" if factor != 2 else ""
     Console().print(report.render_table(result, title=title))
     if json_out is not None:
         try:
