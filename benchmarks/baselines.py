@@ -1,10 +1,10 @@
-"""Baselines for the drop-odd-frames protocol, scored by the same code as `vfi eval`.
+"""Baselines for the drop-frames protocol (factor K, default 2), scored by the same code as `vfi eval`.
 
 ffmpeg's motion-compensated ``minterpolate`` runs through PyAV's filter graph:
-the EVEN frames f[0], f[2], f[4], ... are fed at half the source rate (pts k in a
-time base of 2/r) and the filter is asked for the source rate r, so output n
-lands at time n/r. Output 2k is a copy of f[2k] (checked by ``check_alignment``)
-and output 2k+1 is minterpolate's prediction of the dropped frame f[2k+1].
+the kept frames f[0], f[K], f[2K], ... are fed at 1/K of the source rate (pts k in a
+time base of K/r) and the filter is asked for the source rate r, so output n
+lands at time n/r. Output Kk is a copy of f[Kk] (checked by ``check_alignment``)
+and output Kk+j is minterpolate's prediction of the dropped frame f[Kk+j] (t = j/K).
 
 minterpolate only accepts planar YUV: decoded frames are fed in their native
 format (yuv420p for H.264), so the even outputs equal the decoder's own frames
@@ -12,7 +12,7 @@ and predictions are converted to RGB exactly as FrameReader converts the truth
 (``vfi_cli.video.SWS_FLAGS``: accurate rounding, full chroma interpolation); RGB sources (FFV1
 bgr0) go through yuv444p and lose a level or two.
 
-Run: python benchmarks/baselines.py CLIP... [--json out.json] [--max-pairs N]
+Run: python benchmarks/baselines.py CLIP... [--json out.json] [--max-pairs N] [--factor K]
 Prints a table of blend, repeat and minterpolate, each through ``evaluate_with``.
 
 Recorded (2026-11-24, 2-core CPU shared with training, FFmpeg 8 libs of PyAV 18.1,
@@ -49,18 +49,18 @@ MINTERPOLATE = "mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1"
 
 
 def _minterpolate_outputs(
-    path: Path | str, options: str = MINTERPOLATE
+    path: Path | str, options: str = MINTERPOLATE, factor: int = 2
 ) -> Iterator[tuple[int, av.VideoFrame, av.VideoFrame | None]]:
-    """(output index n, output frame, the even input f[n] or None for odd n) of minterpolate
-    fed with the even frames. Frame rate metadata only sets the time scale: inputs are
-    restamped by index and the output rate is exactly twice the input rate."""
+    """(output index n, output frame, the kept input f[n] or None when n % K) of minterpolate
+    fed with every K-th frame (K = factor). Frame rate metadata only sets the time scale: inputs
+    are restamped by index and the output rate is exactly K times the input rate."""
     with av.open(str(path)) as container:
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
         rate = Fraction(vs.average_rate or vs.guessed_rate or 25)
-        tb = 2 / rate  # even frames at half the rate
+        tb = factor / rate  # kept frames at 1/K of the rate
         graph = src = sink = None
-        recent: dict[int, av.VideoFrame] = {}  # k -> f[2k], the last few (the filter looks ahead ~2)
+        recent: dict[int, av.VideoFrame] = {}  # k -> f[Kk], the last few (the filter looks ahead ~2)
 
         def drain() -> Iterator[tuple[int, av.VideoFrame, av.VideoFrame | None]]:
             while True:
@@ -69,10 +69,10 @@ def _minterpolate_outputs(
                 except (av.error.BlockingIOError, av.error.EOFError):
                     return
                 n = round(Fraction(out.pts) * out.time_base * rate)
-                yield n, out, None if n % 2 else recent.get(n // 2)
+                yield n, out, None if n % factor else recent.get(n // factor)
 
         for i, frame in enumerate(container.decode(vs)):
-            if i % 2:
+            if i % factor:
                 continue
             if graph is None:
                 graph = av.filter.Graph()
@@ -84,7 +84,7 @@ def _minterpolate_outputs(
                 src.link_to(mi)
                 mi.link_to(sink)
                 graph.configure()
-            k = i // 2
+            k = i // factor
             frame.pts, frame.time_base = k, tb
             recent[k] = frame
             recent.pop(k - 4, None)
@@ -92,32 +92,34 @@ def _minterpolate_outputs(
             yield from drain()
         if graph is None:
             return
-        # minterpolate looks one input ahead and has no flush: repeat the last even frame
-        # one slot later so the prediction of its left neighbour is emitted, then stop.
+        # minterpolate looks one input ahead and has no flush: repeat the last kept frame
+        # one slot later so the predictions before it are emitted, then stop.
         # (the filter holds its own reference to the frame pushed before; only pts changes)
         last_k = max(recent)
         recent[last_k].pts = last_k + 1
         src.push(recent[last_k])
         src.push(None)
         for n, out, inp in drain():
-            if n <= 2 * last_k:
+            if n <= factor * last_k:
                 yield n, out, inp
 
 
-def minterpolate_middles(path: Path | str, options: str = MINTERPOLATE) -> Iterator[tuple[int, np.ndarray]]:
-    """(index 2k+1, minterpolate's prediction of f[2k+1] as [H, W, 3] uint8 RGB) for every odd frame
-    that has two even neighbours, in order."""
-    for n, out, _ in _minterpolate_outputs(path, options):
-        if n % 2:
+def minterpolate_middles(
+    path: Path | str, options: str = MINTERPOLATE, factor: int = 2
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(index n, minterpolate's prediction of f[n] as [H, W, 3] uint8 RGB) for every dropped frame
+    (n % K != 0) that has two kept neighbours, in order."""
+    for n, out, _ in _minterpolate_outputs(path, options, factor):
+        if n % factor:
             yield n, out.to_ndarray(format="rgb24", interpolation=SWS_FLAGS)
 
 
-def check_alignment(path: Path | str) -> int:
-    """Assert that every even output equals the even input it must copy; returns outputs seen."""
+def check_alignment(path: Path | str, factor: int = 2) -> int:
+    """Assert that every kept output equals the kept input it must copy; returns outputs seen."""
     seen = 0
-    for n, out, inp in _minterpolate_outputs(path):
+    for n, out, inp in _minterpolate_outputs(path, factor=factor):
         seen += 1
-        if n % 2 == 0:
+        if n % factor == 0:
             if inp is None:
                 raise AssertionError(f"{path}: minterpolate output {n} came too late to check")
             want = inp.to_ndarray(format="rgb24", interpolation=SWS_FLAGS)
@@ -129,16 +131,16 @@ def check_alignment(path: Path | str) -> int:
     return seen
 
 
-def minterpolate_predictor():
-    """``predict(source, triplets)`` for ``evaluate_with``: streams minterpolate per clip and
-    matches its predictions to the triplets by frame index (skipped triplets are passed over)."""
+def minterpolate_predictor(factor: int = 2):
+    """``predict(source, triplets)`` for ``evaluate_with`` at drop factor K: streams minterpolate
+    per clip and matches its predictions to the triplets by frame index (skipped ones are passed over)."""
     state: dict = {"path": None, "gen": None}
 
     def predict(source: ev.Source, batch: list[ev.Triplet]) -> np.ndarray:
         if source.kind != "video":
             raise ValueError("minterpolate needs videos (it streams the clip), not Vimeo triplets")
         if state["path"] != source.path:
-            state["path"], state["gen"] = source.path, minterpolate_middles(source.path)
+            state["path"], state["gen"] = source.path, minterpolate_middles(source.path, factor=factor)
         out = []
         for t in batch:
             for n, mid in state["gen"]:
@@ -160,18 +162,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-pairs", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--methods", default="blend,repeat,minterpolate")
+    ap.add_argument("--factor", type=int, default=2, help="keep every K-th frame, predict the K-1 between")
     args = ap.parse_args(argv)
     console = Console()
     doc = {}
     for name in args.methods.split(","):
         if name == "minterpolate":
-            predict = minterpolate_predictor()
+            predict = minterpolate_predictor(args.factor)
         else:
             predict = ev.pair_predictor(ev.BASELINES[name])
 
-        res = ev.evaluate_with(args.paths, predict, max_pairs=args.max_pairs)
+        res = ev.evaluate_with(args.paths, predict, max_pairs=args.max_pairs, factor=args.factor)
         console.print(report.render_table(res, title=name))
-        doc[name] = report.result_to_json(res, {"method": name, "settings": {"max_pairs": args.max_pairs}})
+        doc[name] = report.result_to_json(res, {"method": name, "settings": {"max_pairs": args.max_pairs,
+                                                                             "factor": args.factor}})
     if args.json:
         args.json.write_text(json.dumps(doc, indent=1, allow_nan=False))
 

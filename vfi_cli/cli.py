@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from enum import Enum
+from fractions import Fraction
 from pathlib import Path
 from typing import List, Optional
 
@@ -135,23 +136,46 @@ def double(
                                               "per-stage times as JSON."),
 ):
     """Double (or 2^K-multiply) the frame rate of INPUT into OUTPUT."""
-    from vfi_cli.interpolator import Interpolator
     from vfi_cli.pipeline import DoubleOptions, double_frame_rate
-    from vfi_cli.progress import DoublingProgress
-    from vfi_cli.video import check_paths, probe
+
+    interp = _prepare_run(input, output, overwrite, stats_json, weights=weights, device=device, steps=steps,
+                          sampler=sampler, seed=seed, precision=precision, tile_pixels=tile_pixels)
+    opts = DoubleOptions(times=times, batch_size=batch_size, scene_threshold=scene_threshold, codec=codec,
+                         crf=crf, preset=preset.value, lossless=lossless, overwrite=overwrite,
+                         allow_damaged=allow_damaged)
+    s = _with_progress(input, 2 ** times, "doubling", quiet,
+                       lambda cb: double_frame_rate(input, output, interp, opts, on_progress=cb))
+    _report_run(s, interp, input, output, stats_json)
+
+
+def _prepare_run(input: Path, output: Path, overwrite: bool, stats_json: Optional[Path], *, weights, device,
+                 steps, sampler, seed, precision, tile_pixels, before_load=None):
+    """Checks shared by `double` and `retime` (paths, --stats-json), then the model;
+    `before_load()` runs more checks first (so a bad request fails before the slow load)."""
+    from vfi_cli.interpolator import Interpolator
+    from vfi_cli.video import check_paths
 
     check_paths(input, output, overwrite)
     if stats_json is not None and not stats_json.parent.is_dir():
         _fail(f"--stats-json: directory {stats_json.parent} does not exist")
-    interp = Interpolator.load(weights, device=device.value, steps=steps,
-                               sampler=sampler.value if sampler else None, seed=seed, precision=precision.value,
-                               tile_pixels=tile_pixels)
-    opts = DoubleOptions(times=times, batch_size=batch_size, scene_threshold=scene_threshold, codec=codec,
-                         crf=crf, preset=preset.value, lossless=lossless, overwrite=overwrite,
-                         allow_damaged=allow_damaged)
-    rate = probe(input).frame_rate
-    with DoublingProgress(err, rate, 2 ** times, disable=quiet) as progress:
-        s = double_frame_rate(input, output, interp, opts, on_progress=progress.update)
+    if before_load is not None:
+        before_load()
+    return Interpolator.load(weights, device=device.value, steps=steps, sampler=sampler.value if sampler else None,
+                             seed=seed, precision=precision.value, tile_pixels=tile_pixels)
+
+
+def _with_progress(input: Path, factor, verb: str, quiet: bool, run):
+    """run(on_progress) under the labelled progress line (input frames, the rate change, ETA;
+    hidden with --quiet); its result."""
+    from vfi_cli.progress import DoublingProgress
+    from vfi_cli.video import probe
+
+    with DoublingProgress(err, probe(input).frame_rate, factor, disable=quiet, verb=verb) as progress:
+        return run(progress.update)
+
+
+def _report_run(s, interp, input: Path, output: Path, stats_json: Optional[Path]) -> None:
+    """The run's one-line summary on stderr, warnings first (and its counts/timings as JSON with --stats-json)."""
     if stats_json is not None:
         import dataclasses
         import json
@@ -192,8 +216,10 @@ def eval_(
                                                       "oracle = of the true middle frame (a perfect denoiser); "
                                                       "noise = the sampler's initial noise, no denoising."),
     device: Device = typer.Option(Device.auto, help="Where the model runs."),
+    factor: int = typer.Option(2, min=2, max=16, metavar="K", help="Keep every K-th frame and score the K-1 frames "
+                                                                   "made between each kept pair (at t = 1/K, ...)."),
 ):
-    """Score interpolated middle frames against the truth: PSNR, SSIM, colour bias, FID."""
+    """Score interpolated frames against the dropped truth: PSNR, SSIM, colour bias, FID (also per t)."""
     import json
 
     from rich.console import Console
@@ -201,7 +227,7 @@ def eval_(
     from vfi_cli import evaluate as ev
     from vfi_cli import report
 
-    provenance: dict = {"method": method.value, "max_pairs": max_pairs, "batch_size": batch_size}
+    provenance: dict = {"method": method.value, "max_pairs": max_pairs, "batch_size": batch_size, "factor": factor}
     if method is Method.model:
         from vfi_cli.interpolator import Interpolator
 
@@ -217,14 +243,72 @@ def eval_(
     fid_device = str(resolve_device(device.value))
     result = ev.evaluate([Path(p) for p in paths], fn, batch_size=batch_size, max_pairs=max_pairs, fid=fid,
                          save_examples=save_examples, fid_device=fid_device,
-                         with_truth=method is Method.model and latent is Latent.oracle)
+                         with_truth=method is Method.model and latent is Latent.oracle, factor=factor)
     title = f"vfi eval: {method.value}" + (f" (latent: {latent.value})" if method is Method.model else "")
+    title += f", factor {factor}" if factor != 2 else ""
     Console().print(report.render_table(result, title=title))
     if json_out is not None:
         try:
             json_out.write_text(json.dumps(report.result_to_json(result, provenance), indent=1, allow_nan=False))
         except OSError as e:
             _fail(f"cannot write {json_out}: {e.strerror}")
+
+
+def _as_double(name: str):
+    """`vfi double`'s declaration of option NAME (one source for the options both commands share)."""
+    import inspect
+
+    return inspect.signature(double).parameters[name].default
+
+
+@app.command()
+@handles_errors
+def retime(
+    input: Path = _as_double("input"),
+    output: Path = _as_double("output"),
+    fps: Optional[str] = typer.Option(None, metavar="RATE", help="Output frame rate: a number or an exact fraction "
+                                      "(60000/1001)."),
+    factor: Optional[str] = typer.Option(None, metavar="X", help="Output rate = input rate x X (any number above 1, "
+                                         "e.g. 2.5 or 3)."),
+    weights: Optional[Path] = _as_double("weights"),
+    steps: Optional[int] = _as_double("steps"),
+    sampler: Optional[Sampler] = _as_double("sampler"),
+    seed: int = _as_double("seed"),
+    batch_size: int = _as_double("batch_size"),
+    tile_pixels: int = _as_double("tile_pixels"),
+    device: Device = _as_double("device"),
+    precision: Precision = _as_double("precision"),
+    scene_threshold: float = _as_double("scene_threshold"),
+    codec: Optional[str] = _as_double("codec"),
+    crf: int = _as_double("crf"),
+    preset: Preset = _as_double("preset"),
+    lossless: bool = _as_double("lossless"),
+    allow_damaged: bool = _as_double("allow_damaged"),
+    overwrite: bool = _as_double("overwrite"),
+    quiet: bool = _as_double("quiet"),
+    stats_json: Optional[Path] = _as_double("stats_json"),
+):
+    """Convert INPUT to any higher frame rate (--fps or --factor); new frames sit at their exact times."""
+    from vfi_cli import retime as rt
+    from vfi_cli.video import probe
+
+    if (fps is None) == (factor is None):
+        _fail("give exactly one of --fps RATE and --factor X", 2)
+    try:
+        wanted = rt.parse_rate(fps, "--fps") if fps is not None else None
+        by = rt.parse_rate(factor, "--factor") if factor is not None else None
+    except rt.RateError as e:
+        _fail(str(e), 2)
+    rate: list = []
+    interp = _prepare_run(input, output, overwrite, stats_json, weights=weights, device=device, steps=steps,
+                          sampler=sampler, seed=seed, precision=precision, tile_pixels=tile_pixels,
+                          before_load=lambda: rate.append(rt.target_rate(probe(input), wanted, by)))
+    opts = rt.RetimeOptions(rate=rate[0], batch_size=batch_size, scene_threshold=scene_threshold, codec=codec,
+                            crf=crf, preset=preset.value, lossless=lossless, overwrite=overwrite,
+                            allow_damaged=allow_damaged)
+    s = _with_progress(input, rate[0] / Fraction(probe(input).frame_rate), "retiming", quiet,
+                       lambda cb: rt.retime_video(input, output, interp, opts, on_progress=cb))
+    _report_run(s, interp, input, output, stats_json)
 
 
 def main() -> None:

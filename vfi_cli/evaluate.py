@@ -1,17 +1,18 @@
 """`vfi eval`: PSNR / SSIM / colour bias / speed (and optionally FID) of an interpolator.
 
-Sources of (x0, truth, x2) triplets:
-  * a video file, or a folder of videos (non-recursive): the drop-odd-frames
-    protocol -- triplets (f[2k], f[2k+1], f[2k+2]) streamed from the decoder;
-    triplets across a scene cut, or whose middle frame duplicates a neighbour, are
-    skipped and counted (they are not interpolation problems);
+Sources of (x0, truth, x2, t) triplets:
+  * a video file, or a folder of videos (non-recursive): the drop-frames protocol at
+    factor K (default 2: drop the odd frames) -- keep every K-th frame and predict each of
+    the K-1 dropped frames between kept f[Kk] and f[Kk+K] at t = 1/K, ..., (K-1)/K,
+    streamed from the decoder; groups across a scene cut, or with a dropped frame that
+    duplicates a neighbour, are skipped and counted (they are not interpolation problems);
   * a Vimeo-90k triplet folder: ``tri_testlist.txt`` + ``sequences/<a>/<b>/im{1,2,3}.png``,
-    every listed triplet evaluated (a curated set: nothing skipped, so numbers stay
-    comparable with the literature).
+    every listed triplet evaluated at t = 1/2 (a curated set: nothing skipped, so numbers
+    stay comparable with the literature).
 
-A method is any callable ``method(x0 [B,H,W,3] uint8, x2 [B,H,W,3] uint8) ->
-[B,H,W,3] uint8`` (the model's ``Interpolator.interpolate_pairs``, or the
-baselines ``blend`` / ``repeat`` below), so every method runs the same code path.
+A method is any callable ``method(x0 [B,H,W,3] uint8, x2 [B,H,W,3] uint8[, t=[B] float]) ->
+[B,H,W,3] uint8``, t given when some time is not 1/2 (the model's ``Interpolator.sequential_pairs``,
+or the baselines ``blend`` / ``repeat`` below), so every method runs the same code path.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from PIL import Image
 
 from . import frames, metrics
 from .errors import DataError, InputError
+from .examples import ERROR_GAIN, error_map, example_strip, safe_name, save_strip  # noqa: F401 (re-exported)
 
 Method = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -35,15 +37,17 @@ VIDEO_EXTENSIONS = frozenset(
     ".mp4 .mkv .mov .avi .webm .m4v .mpg .mpeg .ogv .ogg .ts .mts .m2ts .flv .wmv .y4m .gif".split()
 )
 VIMEO_LIST = "tri_testlist.txt"
-ERROR_GAIN = 4  # error maps in example strips show |pred - truth| * 4
 
 
-def blend(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Baseline: rounded (half up) average of the neighbours. [B,H,W,3] uint8 x2 -> same."""
-    return ((a.astype(np.uint16) + b.astype(np.uint16) + 1) // 2).astype(np.uint8)
+def blend(a: np.ndarray, b: np.ndarray, t: np.ndarray | None = None) -> np.ndarray:
+    """Baseline: (1 - t) a + t b rounded half up (t [B], default 1/2). [B,H,W,3] uint8 x2 -> same."""
+    if t is None or np.all(np.asarray(t) == 0.5):
+        return ((a.astype(np.uint16) + b.astype(np.uint16) + 1) // 2).astype(np.uint8)
+    w = np.asarray(t, dtype=np.float64).reshape(-1, 1, 1, 1)  # [B, 1, 1, 1]
+    return np.floor((1 - w) * a + w * b + 0.5).astype(np.uint8)
 
 
-def repeat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def repeat(a: np.ndarray, b: np.ndarray, t: np.ndarray | None = None) -> np.ndarray:
     """Baseline: repeat the first neighbour (what a plain frame-rate conversion does)."""
     return a.copy()
 
@@ -55,10 +59,11 @@ BASELINES: dict[str, Method] = {"blend": blend, "repeat": repeat}
 class Triplet:
     """One evaluation sample; frames are [H, W, 3] uint8 RGB."""
 
-    index: int  # video: index of the middle frame f[2k+1]; Vimeo: line number in the list
+    index: int  # video: index of the dropped frame f[Kk+j]; Vimeo: line number in the list
     x0: np.ndarray
     truth: np.ndarray
     x2: np.ndarray
+    t: Fraction = Fraction(1, 2)  # time of truth between x0 (0) and x2 (1): j / K
 
 
 @dataclass
@@ -95,6 +100,17 @@ class ClipResult:
     frame_psnr: list[float] = field(default_factory=list)
     frame_ssim: list[float] = field(default_factory=list)
     frame_bias: list[list[float]] = field(default_factory=list)  # [n, 3]
+    frame_t: list[Fraction] = field(default_factory=list)
+
+    def at(self, t: Fraction) -> "ClipResult":
+        """The frames at time t only (scores filled; the method's seconds shared by frame count)."""
+        keep = [i for i, v in enumerate(self.frame_t) if v == t]
+        c = ClipResult(self.source, Scores(evaluated=len(keep)), *(
+            [getattr(self, f)[i] for i in keep] for f in ("frame_index", "frame_psnr", "frame_ssim", "frame_bias",
+                                                          "frame_t")))
+        c.scores.method_seconds = self.scores.method_seconds * len(keep) / max(1, len(self.frame_t))
+        _finish(c.scores, [c])
+        return c
 
 
 @dataclass
@@ -105,6 +121,16 @@ class EvalResult:
     pooled: Scores
     fid: float | None = None  # between predicted and true middle frames, pooled
     fid_images: int = 0  # images per side in the FID (it is biased for small sets)
+
+    def by_t(self) -> dict[Fraction, tuple[Scores, list[ClipResult]]]:
+        """t -> (pooled scores, per-clip results) of the frames at that time (just 1/2 at factor 2)."""
+        out = {}
+        for t in sorted({t for c in self.clips for t in c.frame_t}):
+            clips = [c.at(t) for c in self.clips]
+            out[t] = (_pool(clips), clips)
+        for pooled, _ in out.values():  # skips count whole groups: they belong to no single t
+            pooled.skipped_cuts = pooled.skipped_duplicates = 0
+        return out
 
 
 # ----------------------------------------------------------------------------- sources
@@ -175,39 +201,45 @@ def vimeo_triplets(root: Path) -> Iterator[Triplet]:
         yield Triplet(i, x0, x1, x2)
 
 
-def video_triplets(path: Path, counts: Scores) -> Iterator[Triplet]:
-    """Drop-odd-frames triplets (f[2k], f[2k+1], f[2k+2]) streamed from the decoder; those
-    across a scene cut or whose middle duplicates a neighbour are counted into ``counts``."""
+def video_triplets(path: Path, counts: Scores, factor: int = 2) -> Iterator[Triplet]:
+    """Drop-frames triplets (f[Kk], f[Kk+j], f[Kk+K], t = j/K) for j = 1..K-1, streamed from the
+    decoder (K = factor); groups f[Kk..Kk+K] across a scene cut or with a dropped frame that
+    duplicates a neighbour are counted into ``counts`` (once per group)."""
     from . import video  # FrameReader raises InputError for unreadable files
 
+    if factor < 2:
+        raise ValueError(f"factor must be >= 2, got {factor}")
     with video.FrameReader(path) as reader:
         it = (f.rgb for f in reader)  # [H, W, 3] uint8
         prev, k = next(it, None), 0
         while prev is not None:
-            mid, nxt = next(it, None), next(it, None)
-            if nxt is None:
+            group = [prev] + [f for f in (next(it, None) for _ in range(factor)) if f is not None]
+            if len(group) < factor + 1:
                 return
-            if frames.is_scene_cut(prev, mid) or frames.is_scene_cut(mid, nxt):
+            if any(frames.is_scene_cut(a, b) for a, b in zip(group, group[1:])):
                 counts.skipped_cuts += 1
-            elif frames.is_duplicate(mid, prev) or frames.is_duplicate(mid, nxt):
+            elif any(frames.is_duplicate(group[j], group[j + d]) for j in range(1, factor) for d in (-1, 1)):
                 counts.skipped_duplicates += 1
             else:
-                yield Triplet(2 * k + 1, prev, mid, nxt)
-            prev, k = nxt, k + 1
+                for j in range(1, factor):
+                    yield Triplet(factor * k + j, group[0], group[j], group[-1], Fraction(j, factor))
+            prev, k = group[-1], k + 1
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
 def pair_predictor(method: Method, with_truth: bool = False) -> Callable[[Source, list[Triplet]], np.ndarray]:
-    """Adapt a pair method (x0s, x2s -> middles) to ``evaluate_with``'s predictor signature;
-    with_truth: the method also gets the true middles (an oracle, e.g. `vfi eval --latent oracle`)."""
+    """Adapt a pair method (x0s, x2s[, t=times] -> new frames) to ``evaluate_with``'s predictor
+    signature; with_truth: the method also gets the true frames (an oracle, `vfi eval --latent oracle`).
+    Times are passed only when some t is not 1/2 (factor > 2), so a method (x0s, x2s) still works at K = 2."""
 
     def predict(src: Source, batch: list[Triplet]) -> np.ndarray:
         x0, x2 = np.stack([t.x0 for t in batch]), np.stack([t.x2 for t in batch])
-        if with_truth:
-            return method(x0, x2, np.stack([t.truth for t in batch]))
-        return method(x0, x2)  # [B, H, W, 3]
+        args = (np.stack([tr.truth for tr in batch]),) if with_truth else ()
+        if all(tr.t == Fraction(1, 2) for tr in batch):
+            return method(x0, x2, *args)  # [B, H, W, 3]
+        return method(x0, x2, *args, t=np.array([float(tr.t) for tr in batch]))  # t: [B]
 
     return predict
 
@@ -224,6 +256,7 @@ def evaluate(
     fid_device: str = "cpu",
     progress: Callable[[str, int], None] | None = None,
     with_truth: bool = False,
+    factor: int = 2,
 ) -> EvalResult:
     """Run ``method`` on every usable triplet of ``paths``; per-clip and pooled scores.
 
@@ -236,6 +269,7 @@ def evaluate(
     return evaluate_with(
         paths, pair_predictor(method, with_truth), batch_size=batch_size, max_pairs=max_pairs, fid=fid,
         save_examples=save_examples, n_examples=n_examples, fid_device=fid_device, progress=progress,
+        factor=factor,
     )
 
 
@@ -250,6 +284,7 @@ def evaluate_with(
     n_examples: int = 4,
     fid_device: str = "cpu",
     progress: Callable[[str, int], None] | None = None,
+    factor: int = 2,
 ) -> EvalResult:
     """``evaluate`` for predictors that need the clip and frame indices (e.g. a streaming
     filter such as ffmpeg's minterpolate): ``predict(source, triplets) -> [B, H, W, 3] uint8``,
@@ -257,6 +292,8 @@ def evaluate_with(
     if batch_size < 1 or (max_pairs is not None and max_pairs < 1):
         raise ValueError("batch_size and max_pairs must be >= 1")
     sources = discover(paths)  # path errors first
+    if factor != 2 and any(s.kind == "vimeo" for s in sources):
+        raise DataError("Vimeo-90k triplets only have middle frames: use --factor 2 with them")
     inception = None
     if fid:
         from . import fid as fidlib
@@ -268,7 +305,7 @@ def evaluate_with(
     clips: list[ClipResult] = []
     for src in sources:
         clip = ClipResult(src, Scores())
-        triplets = vimeo_triplets(src.path) if src.kind == "vimeo" else video_triplets(src.path, clip.scores)
+        triplets = vimeo_triplets(src.path) if src.kind == "vimeo" else video_triplets(src.path, clip.scores, factor)
 
         def run(batch: list[Triplet], clip: ClipResult = clip) -> None:
             _run_batch(batch, predict, clip, save_examples, n_examples, inception, feats)
@@ -329,6 +366,7 @@ def _run_batch(
     clip.frame_psnr += metrics.psnr_batch(pred, x1).tolist()
     clip.frame_ssim += metrics.ssim_batch(pred, x1).tolist()
     clip.frame_bias += metrics.colour_bias_batch(pred, x1).tolist()
+    clip.frame_t += [t.t for t in batch]
     if inception is not None:
         from . import fid as fidlib
 
@@ -337,7 +375,7 @@ def _run_batch(
     if save_examples is not None:
         for i, t in enumerate(batch):
             if clip.scores.evaluated + i < n_examples:
-                _save_strip(save_examples / f"{_safe(clip.source.name)}_{t.index:06d}.png", t, pred[i])
+                save_strip(save_examples / f"{safe_name(clip.source.name)}_{t.index:06d}.png", t, pred[i])
     clip.scores.evaluated += len(batch)
 
 
@@ -360,35 +398,6 @@ def _pool(clips: list[ClipResult]) -> Scores:
         p.skipped_duplicates += c.scores.skipped_duplicates
         p.method_seconds += c.scores.method_seconds
     return _finish(p, clips)
-
-
-# ----------------------------------------------------------------------------- examples
-
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-
-
-def error_map(pred: np.ndarray, truth: np.ndarray, gain: int = ERROR_GAIN) -> np.ndarray:
-    """Grey |pred - truth| (mean over RGB) * gain, clipped: [H, W, 3] uint8."""
-    err = np.abs(pred.astype(np.int16) - truth.astype(np.int16)).mean(axis=-1) * gain  # [H, W]
-    grey = np.clip(np.rint(err), 0, 255).astype(np.uint8)
-    return np.repeat(grey[..., None], 3, axis=-1)
-
-
-def example_strip(t: Triplet, pred: np.ndarray, gap: int = 4) -> np.ndarray:
-    """x0 | prediction | truth | x2 | error map, side by side with white gaps -> [H, 5W+4g, 3]."""
-    h = t.x0.shape[0]
-    sep = np.full((h, gap, 3), 255, np.uint8)
-    panels = [t.x0, pred, t.truth, t.x2, error_map(pred, t.truth)]
-    parts: list[np.ndarray] = []
-    for i, p in enumerate(panels):
-        parts += [p] if i == 0 else [sep, p]
-    return np.concatenate(parts, axis=1)
-
-
-def _save_strip(path: Path, t: Triplet, pred: np.ndarray) -> None:
-    Image.fromarray(example_strip(t, pred)).save(path)
 
 
 def jsonable(obj: Any) -> Any:

@@ -187,13 +187,16 @@ class Interpolator:
         return out
 
     def sequential_pairs(self, latent: str = "sampled"):
-        """A pair method (a, b[, truth] -> middles) that keys noise by a running pair index, so a
-        sequence of calls gives the same result whatever the batch sizes (what `vfi eval` and
-        benchmarks use); `truth` (the true middles) is needed by latent="oracle"."""
+        """A pair method (a, b[, truth], t=times -> new frames) that keys noise by a running pair
+        index, so a sequence of calls gives the same result whatever the batch sizes (what `vfi eval`
+        and benchmarks use); t: [B] frame times (default 1/2); `truth` (the true frames) is needed by
+        latent="oracle"."""
         done = [0]
 
-        def method(a: np.ndarray, b: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
-            out = self.interpolate_pairs(a, b, first_key=done[0], latent=latent, truth=truth)
+        def method(a: np.ndarray, b: np.ndarray, truth: np.ndarray | None = None,
+                   t: np.ndarray | None = None) -> np.ndarray:
+            times = None if t is None else torch.as_tensor(np.asarray(t, dtype=np.float32))  # [B]
+            out = self.interpolate_pairs(a, b, first_key=done[0], latent=latent, truth=truth, t=times)
             done[0] += len(a)
             return out
 

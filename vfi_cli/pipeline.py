@@ -23,7 +23,7 @@ from vfi_cli.errors import InputError
 from vfi_cli.frames import CUT_THRESHOLD, DUPLICATE_TOLERANCE, duplicate_pairs, scene_cuts, thumbnails
 from vfi_cli.integrity import ALLOW_HINT
 from vfi_cli.interpolator import Encoded, Interpolator
-from vfi_cli.video import FrameReader, VideoWriter, probe
+from vfi_cli.video import FrameReader, VideoInfo, VideoWriter, probe
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,40 @@ class DoubleSummary:
     frames_expected: int | None = None  # input frames the container declares (for progress)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def classify_pairs(stack: np.ndarray, scene_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive pairs of frames [N, H, W, 3] -> (duplicate, scene cut) bool [N-1] each (a
+    duplicate pair is never also a cut): the pairs whose new frames are copies, not synthesized."""
+    thumbs = thumbnails(stack)
+    dup = duplicate_pairs(thumbs, tolerance=DUPLICATE_TOLERANCE)  # [N-1]
+    cut = scene_cuts(stack, threshold=scene_threshold, thumbs=thumbs) & ~dup
+    return dup, cut
+
+
+def check_damage(damage: str | None, opts: DoubleOptions, summary: DoubleSummary) -> None:
+    """A damaged input (what integrity found, or None) is an error unless --allow-damaged, which
+    records it in the summary (the CLI warns)."""
+    if damage is None:
+        return
+    if not opts.allow_damaged:
+        raise InputError(f"{damage}; {ALLOW_HINT}")
+    summary.damage = damage
+
+
+def pairs_per_call(info: VideoInfo, opts: DoubleOptions) -> int:
+    """Most frame pairs per model call: --batch-size, capped by max_batch_pixels for big frames."""
+    return max(1, min(opts.batch_size, opts.max_batch_pixels // max(1, info.width * info.height)))
+
+
+def open_writer(input: Path, output: Path, info: VideoInfo, rate: Fraction, opts: DoubleOptions,
+                like: VideoInfo | None = None) -> VideoWriter:
+    """The output VideoWriter at `rate` with INPUT's audio, colour and rotation (`like`: the
+    VideoInfo whose tags and timing mode it copies, default `info`)."""
+    return VideoWriter(output, info.width, info.height, rate, codec=opts.codec, crf=opts.crf,
+                       preset=opts.preset, lossless=opts.lossless,
+                       audio_from=Path(input) if info.has_audio else None, like=like or info,
+                       overwrite=opts.overwrite)
 
 
 class _BackgroundWriter:
@@ -111,9 +145,7 @@ class _Doubler:
         """Middles of the len(frames)-1 consecutive pairs; returns them and the last frame's encoding."""
         t0 = time.perf_counter()
         stack = np.stack(frames)  # [N, H, W, 3]
-        thumbs = thumbnails(stack)
-        dup = duplicate_pairs(thumbs, tolerance=DUPLICATE_TOLERANCE)  # [N-1]
-        cut = scene_cuts(stack, threshold=self.opts.scene_threshold, thumbs=thumbs) & ~dup
+        dup, cut = classify_pairs(stack, self.opts.scene_threshold)
         self._time("scene check", t0)
         if level == 0:  # deeper levels only re-find the copies made here
             self.summary.duplicates += int(dup.sum())
@@ -170,19 +202,13 @@ def double_frame_rate(input: Path, output: Path, interp: Interpolator, opts: Dou
     start = time.perf_counter()
     info = probe(input)
     summary = DoubleSummary(frames_expected=info.num_frames)
-    if info.damage is not None:
-        if not opts.allow_damaged:
-            raise InputError(f"{info.damage}; {ALLOW_HINT}")
-        summary.damage = info.damage
+    check_damage(info.damage, opts, summary)
     factor = 2 ** opts.times
     rate = Fraction(info.frame_rate) * factor
 
-    writer = VideoWriter(output, info.width, info.height, rate, codec=opts.codec, crf=opts.crf,
-                         preset=opts.preset, lossless=opts.lossless,
-                         audio_from=Path(input) if info.has_audio else None, like=info,
-                         overwrite=opts.overwrite)
+    writer = open_writer(input, output, info, rate, opts)
     summary.notes = list(writer.notes)
-    batch = max(1, min(opts.batch_size, opts.max_batch_pixels // max(1, info.width * info.height)))
+    batch = pairs_per_call(info, opts)
     doubler = _Doubler(interp, opts, summary, batch)
     with writer, FrameReader(input, strict=not opts.allow_damaged, high_depth=True) as reader:
         out = _BackgroundWriter(writer)
@@ -208,11 +234,7 @@ def double_frame_rate(input: Path, output: Path, interp: Interpolator, opts: Dou
                     on_progress(summary.frames_in - 1, info.num_frames)
                 chunk, times = chunk[-1:], times[-1:]
                 decode_t = time.perf_counter()
-            damage = reader.damage(info)
-            if damage is not None:
-                if not opts.allow_damaged:
-                    raise InputError(f"{damage}; {ALLOW_HINT}")
-                summary.damage = damage
+            check_damage(reader.damage(info), opts, summary)
             if len(chunk) > 1:
                 frames, ftimes, carry = doubler.expand(chunk, times, carry)
             else:

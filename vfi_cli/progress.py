@@ -1,4 +1,4 @@
-"""The progress line of `vfi double`: input frames done/total, the rate change spelled out, speed, ETA."""
+"""The progress line of `vfi double` and `vfi retime`: input frames done/total, the rate change spelled out, speed, ETA."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ class DoublingProgress:
     before the first frame it says "starting" rather than an unlabelled 0/?.
     """
 
-    def __init__(self, console: Console, rate: Fraction, factor: int, disable: bool = False):
+    def __init__(self, console: Console, rate: Fraction, factor: int | Fraction, disable: bool = False,
+                 verb: str = "doubling"):
         self._t0 = time.perf_counter()
-        label = f"doubling {_fps(rate)} -> {_fps(rate * factor)} fps"
+        label = f"{verb} {_fps(rate)} -> {_fps(rate * factor)} fps"
         self._progress = Progress(TextColumn(label, markup=False), BarColumn(), TextColumn("{task.fields[count]}"),
                                   TextColumn("{task.fields[speed]}"), TextColumn("ETA"), TimeRemainingColumn(),
                                   console=console, disable=disable, transient=True)

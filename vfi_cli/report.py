@@ -16,7 +16,8 @@ def _fmt(v: float, spec: str) -> str:
 
 
 def render_table(result: EvalResult, title: str | None = None) -> Table:
-    """Rich table: one row per clip plus the pooled row (and FID in the caption)."""
+    """Rich table: one row per clip, the pooled row, one per frame time t when there are several
+    (factor > 2), and FID in the caption."""
     table = Table(title=title)
     table.add_column("clip", overflow="fold")
     for col in ("triplets", "cut/dup", "PSNR dB", "SSIM", "bias R G B", "frames/s"):
@@ -34,6 +35,11 @@ def render_table(result: EvalResult, title: str | None = None) -> Table:
     if len(result.clips) > 1:
         table.add_section()
         row("pooled", result.pooled, style="bold")
+    by_t = result.by_t()
+    if len(by_t) > 1:  # factor > 2: each frame time t = j/K on its own row (all clips pooled)
+        table.add_section()
+        for t, (pooled, _) in by_t.items():
+            row(f"t = {t}", pooled)
     if result.fid is not None:
         table.caption = f"FID {result.fid:.2f} on {result.fid_images} images (biased for small sets)"
     return table
@@ -60,7 +66,7 @@ def result_to_json(result: EvalResult, provenance: dict[str, Any]) -> dict[str, 
             "name": c.source.name, "path": str(c.source.path), "kind": c.source.kind,
             **_jsonable(c.scores),
             "frames": _jsonable({"index": c.frame_index, "psnr": c.frame_psnr, "ssim": c.frame_ssim,
-                                 "colour_bias": c.frame_bias}),
+                                 "colour_bias": c.frame_bias, "t": [str(t) for t in c.frame_t]}),
         }
         for c in result.clips
     ]
@@ -69,6 +75,8 @@ def result_to_json(result: EvalResult, provenance: dict[str, Any]) -> dict[str, 
         "fid": _jsonable(result.fid),
         "fid_images": result.fid_images,
         "clips": clips,
+        "by_t": {str(t): {"pooled": _jsonable(pooled), "clips": {c.source.name: _jsonable(c.scores) for c in per_clip}}
+                 for t, (pooled, per_clip) in result.by_t().items()},
         "provenance": {
             **_jsonable(provenance),
             "versions": versions(),
