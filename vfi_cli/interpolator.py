@@ -157,6 +157,8 @@ class Interpolator:
         noise = torch.stack([torch.randn((c, hp // f, wp // f), generator=g) for g in gens]).to(self.device)
         spent = {"sampler": 0.0, "align + decoder": 0.0}
         scale = self.cfg.latent_scale
+        if latent == "noise":  # the sampler's x_T, unscaled: what decoding looks like with no denoising
+            noise = noise * make_sampler(self.sampler_name, self.cfg.scheduler).init_noise_sigma / scale
 
         def synth(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
             def cut(x: torch.Tensor, s: int = 1) -> torch.Tensor:  # the window on a grid s times coarser
@@ -169,7 +171,7 @@ class Interpolator:
                 if latent == "oracle":
                     z = self.vqgan.encode(cut(truth.x), pair)
                 elif latent == "noise":
-                    z = cut(noise, f) * make_sampler(self.sampler_name, self.cfg.scheduler).init_noise_sigma / scale
+                    z = cut(noise, f)
                 else:
                     z = sample_latent(self.unet, self.cfg.scheduler, self.unet.context(pair).float(), cut(noise, f),
                                       self.sampler_name, self.steps, gens, self._autocast) / scale

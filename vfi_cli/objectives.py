@@ -6,11 +6,10 @@ batch of triplets [B, 3(frames), 3, S, S], and knows how to save its EMA weights
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import math
 
 import torch
 import torch.nn.functional as F
