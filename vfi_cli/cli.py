@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from vfi_cli import allocator
 from vfi_cli.errors import VfiError
 from vfi_cli.frames import CUT_THRESHOLD
 from vfi_cli.tiling import DEFAULT_TILE_PIXELS
@@ -312,7 +313,9 @@ def retime(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (`vfi`, `python -m vfi_cli`): a whole job per process, so the
+    allocator keeps freed memory for the next batch (vfi_cli/allocator.py)."""
+    allocator.tune()
     app()
 
 

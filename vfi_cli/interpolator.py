@@ -88,8 +88,9 @@ class Interpolator:
         if precision != "fp32" and device.type != "cuda":
             raise VfiError(f"--precision {precision} needs a CUDA device; on {device.type} use fp32")
         self.autocast_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-        if device.type == "cpu":
+        if device.type == "cpu":  # the CPU convolutions are fastest on NHWC
             self.vqgan.to(memory_format=torch.channels_last)
+            self.unet.to(memory_format=torch.channels_last)
         stride_unet = cfg.vqgan.factor * 2 ** (len(cfg.unet.ch_mult) - 1)
         self.stride = max(cfg.vqgan.stride, stride_unet)
 

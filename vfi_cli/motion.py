@@ -28,11 +28,33 @@ class AlignConfig:
     smooth: int = 9  # box filter on the motion field after each scale (0 = none)
 
 
-def _box(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Mean over a k x k window (zero padded), separably: [B, C, h, w] -> same shape."""
+def _box(x: torch.Tensor, k: int, pad: bool = True) -> torch.Tensor:
+    """Mean over a k x k window (zero padded), separably: [B, C, h, w] -> same shape (pad=False:
+    windows wholly inside x only, [B, C, h - k + 1, w - k + 1]).
+
+    A depthwise convolution with 1/k taps along x then y: the same sums as average pooling, 5-15x
+    faster on the CPU (the convolution library vectorises it; channels_last input is fastest)."""
+    c, p = x.shape[1], k // 2 if pad else 0
+    tap = x.new_full((c, 1, 1, k), 1.0 / k)
+    x = F.conv2d(x, tap, padding=(0, p), groups=c)
+    return F.conv2d(x, tap.transpose(2, 3), padding=(p, 0), groups=c)
+
+
+def _box_inside(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Mean over the part of each k x k window that lies inside the frame: [B, C, h, w] -> same."""
+    h, w = x.shape[-2:]
     p = k // 2
-    x = F.avg_pool2d(F.pad(x, (p, p, 0, 0)), (1, k), stride=1)
-    return F.avg_pool2d(F.pad(x, (0, 0, p, p)), (k, 1), stride=1)
+
+    def count(n: int) -> torch.Tensor:  # [n] how many of the window's k rows (columns) are inside
+        i = torch.arange(n, device=x.device, dtype=x.dtype)
+        return (i + p).clamp(max=n - 1) - (i - p).clamp(min=0) + 1
+
+    return _box(x, k) * (k * k / (count(h)[:, None] * count(w)[None, :]))
+
+
+def _stack_channels(maps: list[torch.Tensor]) -> torch.Tensor:
+    """K maps [B, 1, h, w] -> [B, K, h, w] in channels_last (what the depthwise box reads fastest)."""
+    return torch.stack([m[:, 0] for m in maps], dim=-1).permute(0, 3, 1, 2)
 
 
 def _shift(x: torch.Tensor, dy: int, dx: int, r: int) -> torch.Tensor:
@@ -59,9 +81,9 @@ def window_correlation(a: torch.Tensor, b: torch.Tensor, radius: int, window: in
             means.append(_shift(map_, -dy, -dx, r) * _shift(mbp, dy, dx, r))
             dens.append(_shift(vap, -dy, -dx, r) * _shift(vbp, dy, dx, r))
             valid.append(_shift(inside, -dy, -dx, r) * _shift(inside, dy, dx, r))
-    cov = _box(torch.cat(prods, 1), window) - torch.cat(means, 1)  # [B, K, h, w]
+    cov = _box(_stack_channels(prods), window) - _stack_channels(means)  # [B, K, h, w]
     # a window centred outside either frame scores 0 (no evidence), like a zero descriptor
-    return cov / (torch.cat(dens, 1).sqrt() + 1e-4) * torch.cat(valid, 1)
+    return cov / (_stack_channels(dens).sqrt() + 1e-4) * _stack_channels(valid)
 
 
 def offsets(radius: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -71,15 +93,27 @@ def offsets(radius: int, device=None, dtype=torch.float32) -> torch.Tensor:
     return torch.stack([dx.reshape(-1), dy.reshape(-1)], dim=1)
 
 
+def _pyramid(x: torch.Tensor, scales: tuple[int, ...]) -> dict[int, torch.Tensor]:
+    """x [B, C, H, W] average-pooled by each of ``scales``, each pooled from the next finer one
+    (a single pass over the full-resolution frame): {s: [B, C, H // s, W // s]}."""
+    out, cur, at = {}, x, 1
+    for s in sorted(scales):
+        if s % at:  # not a multiple of the finer scale: pool from the frame itself
+            cur, at = x, 1
+        cur = F.avg_pool2d(cur, s // at) if s > at else cur
+        out[s], at = cur, s
+    return out
+
+
 @torch.no_grad()
 def half_motion(x0: torch.Tensor, x2: torch.Tensor, cfg: AlignConfig) -> torch.Tensor:
     """d [B, 2, H, W] (dx, dy in full-resolution pixels): x0 at p - d and x2 at p + d show what the
     middle frame shows at p. x0, x2: [B, 3, H, W]."""
     d = None
     prev = cfg.scales[0]
+    pyr0, pyr2 = _pyramid(x0.float(), cfg.scales), _pyramid(x2.float(), cfg.scales)
     for s, r in zip(cfg.scales, cfg.radii):
-        a = F.avg_pool2d(x0.float(), s) if s > 1 else x0.float()
-        b = F.avg_pool2d(x2.float(), s) if s > 1 else x2.float()
+        a, b = pyr0[s], pyr2[s]
         if d is None:
             d = a.new_zeros(a.shape[0], 2, *a.shape[-2:])
         else:
@@ -90,7 +124,7 @@ def half_motion(x0: torch.Tensor, x2: torch.Tensor, cfg: AlignConfig) -> torch.T
         d = d + torch.einsum("bkhw,kc->bchw", p, offsets(r, d.device, d.dtype))
         if cfg.smooth:
             k = cfg.smooth
-            d = F.avg_pool2d(F.pad(d, (k // 2,) * 4, mode="replicate"), k, stride=1)
+            d = _box(F.pad(d, (k // 2,) * 4, mode="replicate"), k, pad=False)
         prev = s
     return resize_to(d, x0.shape[-2:]) * prev
 
@@ -101,7 +135,7 @@ def static_weight(x0: torch.Tensor, x2: torch.Tensor, lo: float, hi: float, wind
     between. There the plain blend is the best guess (a still slide, a locked-off background):
     nothing moved that the model could place better, and anything it adds is noise."""
     diff = (x0.float() - x2.float()).abs().mean(1, keepdim=True) * 127.5  # levels of a [-1, 1] frame
-    diff = F.avg_pool2d(diff, window, stride=1, padding=window // 2, count_include_pad=False)  # frame pixels only
+    diff = _box_inside(diff, window)  # frame pixels only
     return ((hi - diff) / max(hi - lo, 1e-6)).clamp(0.0, 1.0).to(x0.dtype)
 
 

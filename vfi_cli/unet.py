@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from vfi_cli.config import UNetConfig
-from vfi_cli.layers import AttnBlock, ConvAct, Downsample, ResBlock, Upsample, group_norm, timestep_embedding
+from vfi_cli.layers import (AttnBlock, ConvAct, Downsample, ResBlock, Upsample, cat_channels, group_norm,
+                            timestep_embedding)
 
 
 class ContextStem(nn.Module):
@@ -34,8 +35,8 @@ class ContextStem(nn.Module):
 
     def forward(self, pair) -> torch.Tensor:
         d = pair.d if pair.d is not None else pair.w0.new_zeros(pair.w0.shape[0], 2, *pair.w0.shape[-2:])
-        inp = torch.cat([pair.w0, pair.w2, pair.w0 - pair.w2, d * self.MOTION_SCALE,
-                         pair.time_plane(pair.w0.shape[-2:])], dim=1)
+        inp = cat_channels([pair.w0, pair.w2, pair.w0 - pair.w2, d * self.MOTION_SCALE,
+                            pair.time_plane(pair.w0.shape[-2:])])
         return self.net(inp)
 
 
@@ -103,12 +104,12 @@ class UNet(nn.Module):
         # z_t: [B, C, h, w] noisy scaled latent; s: [B] diffusion timesteps; ctx: [B, context_ch, h, w]
         # (from self.context(pair)) -> eps or v [B, C, h, w]
         emb = self.time_mlp(timestep_embedding(s, self.temb_ch))
-        h = self.conv_in(torch.cat([z_t, ctx], dim=1))
+        h = self.conv_in(cat_channels([z_t, ctx]))
         hs = [h]
         for blocks in self.down:
             h = self._run(blocks, h, emb)
             hs.append(h)
         h = self._run(self.mid, h, emb)
         for blocks in self.up:
-            h = self._run(blocks, torch.cat([h, hs.pop()], dim=1), emb)
+            h = self._run(blocks, cat_channels([h, hs.pop()]), emb)
         return self.conv_out(nn.functional.silu(self.norm_out(h)))

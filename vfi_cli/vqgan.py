@@ -25,7 +25,7 @@ from torch import nn
 
 from vfi_cli import motion
 from vfi_cli.config import VQGANConfig
-from vfi_cli.layers import ConvAct, Downsample, ResBlock, backward_warp, group_norm, resize_to
+from vfi_cli.layers import ConvAct, Downsample, ResBlock, backward_warp, cat_channels, group_norm, resize_to
 
 
 @dataclass
@@ -71,7 +71,7 @@ class PosteriorEncoder(nn.Module):
         nn.init.zeros_(self.conv_out.bias[:cfg.embed_dim])
 
     def forward(self, x1: torch.Tensor, pair: Pair) -> tuple[torch.Tensor, torch.Tensor]:
-        inp = torch.cat([x1, pair.w0, pair.w2, x1 - pair.w0, x1 - pair.w2, pair.time_plane(x1.shape[-2:])], dim=1)
+        inp = cat_channels([x1, pair.w0, pair.w2, x1 - pair.w0, x1 - pair.w2, pair.time_plane(x1.shape[-2:])])
         h = self.conv_out(F.silu(self.norm_out(self.blocks(self.conv_in(inp)))))
         mean, logvar = h.chunk(2, dim=1)
         return mean, logvar.clamp(-20.0, 10.0)
@@ -174,14 +174,14 @@ class InterpolationDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor, pair: Pair) -> torch.Tensor:
         """z [B, E, H/f, W/f] (unscaled latent) and the prepared pair -> the frame at t [B, 3, H, W]."""
-        hz = self.z_block(self.z_in(torch.cat([z, pair.time_plane(z.shape[-2:])], dim=1)))
+        hz = self.z_block(self.z_in(cat_channels([z, pair.time_plane(z.shape[-2:])])))
         flow = mask = feat = None
         for s in reversed(range(len(self.levels))):
             f0, f2 = pair.feats0[s], pair.feats2[s]
             size = f0.shape[-2:]
             zs = resize_to(self.z_proj[s](hz), size)
             if flow is None:
-                inp = torch.cat([f0, f2, zs], dim=1)
+                inp = cat_channels([f0, f2, zs])
             else:
                 flow = 2.0 * resize_to(flow, size)
                 mask = resize_to(mask, size)
@@ -192,7 +192,7 @@ class InterpolationDecoder(nn.Module):
                     mask = mask + zs_direct[:, 4:5]
                 f0 = backward_warp(f0, flow[:, :2])
                 f2 = backward_warp(f2, flow[:, 2:4])
-                inp = torch.cat([f0, f2, zs, flow, mask, feat], dim=1)
+                inp = cat_channels([f0, f2, zs, flow, mask, feat])
             out, feat = self.levels[s](inp)
             flow = out[:, :4] if flow is None else flow + out[:, :4]
             mask = out[:, 4:5] if mask is None else mask + out[:, 4:5]
@@ -202,10 +202,10 @@ class InterpolationDecoder(nn.Module):
         m = torch.sigmoid(resize_to(mask, size))
         if pair.d is not None:  # p + f(p) in aligned coordinates is p + f(p) + o(p + f(p)) in x0 / x2
             o0, o2 = motion.time_offsets(pair.d, pair.t)
-            flow = flow + torch.cat([backward_warp(o0, flow[:, :2]), backward_warp(o2, flow[:, 2:4])], dim=1)
+            flow = flow + cat_channels([backward_warp(o0, flow[:, :2]), backward_warp(o2, flow[:, 2:4])])
         warped0 = backward_warp(x0, flow[:, :2], self.warp_mode)
         warped2 = backward_warp(x2, flow[:, 2:4], self.warp_mode)
-        residual = self.head(torch.cat([warped0, warped2, m, resize_to(feat, size)], dim=1))
+        residual = self.head(cat_channels([warped0, warped2, m, resize_to(feat, size)]))
         out = m * warped0 + (1.0 - m) * warped2 + residual  # [B, 3, H, W]
         if self.static_gate:  # where the neighbours agree, the blend at t
             g = motion.static_weight(x0, x2, *self.static_gate)
