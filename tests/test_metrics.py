@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from vfi_cli import fid as fidlib
-from vfi_cli import metrics
+from vfi_cli.evaluation import fid as fidlib
+from vfi_cli.evaluation import metrics
 from vfi_cli.errors import MissingDependencyError
 
 

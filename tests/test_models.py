@@ -8,13 +8,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from vfi_cli import checkpoint, motion
-from vfi_cli.config import LDMConfig, VQGANConfig, dumps, from_dict, preset
+from vfi_cli.models import checkpoint, motion
+from vfi_cli.models.config import LDMConfig, VQGANConfig, dumps, from_dict, preset
 from vfi_cli.errors import WeightsError
-from vfi_cli.layers import backward_warp
-from vfi_cli.schedulers import NoiseSchedule
-from vfi_cli.unet import UNet
-from vfi_cli.vqgan import VQGAN, kl_divergence
+from vfi_cli.models.layers import backward_warp
+from vfi_cli.models.schedulers import NoiseSchedule
+from vfi_cli.models.denoiser import UNet
+from vfi_cli.models.autoencoder import VQGAN, kl_divergence
 
 TINY = preset("tiny")
 

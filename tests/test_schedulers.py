@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from vfi_cli.config import SchedulerConfig
-from vfi_cli.schedulers import (SAMPLERS, DDIMSampler, DDPMSampler, DPMSolverSampler, NoiseSchedule,
+from vfi_cli.models.config import SchedulerConfig
+from vfi_cli.models.schedulers import (SAMPLERS, DDIMSampler, DDPMSampler, DPMSolverSampler, NoiseSchedule,
                                 Sampler, make_sampler)
 
 LINEAR = SchedulerConfig(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02)

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vfi_cli import checkpoint, tiling
-from vfi_cli.config import LDMConfig
+from vfi_cli.models import checkpoint
+from vfi_cli import tiling
+from vfi_cli.models.config import LDMConfig
 from vfi_cli.errors import VfiError, WeightsError
 from vfi_cli.frames import crop_to, from_tensor, pad_to_multiple, to_tensor
-from vfi_cli.sampling import sample_latent
-from vfi_cli.schedulers import SAMPLERS, make_sampler
+from vfi_cli.models.sampling import sample_latent
+from vfi_cli.models.schedulers import SAMPLERS, make_sampler
 
 def _default_weights() -> Path:
     """The shipped model: inside an installed wheel (vfi_cli/weights/default, mapped from the

@@ -21,9 +21,11 @@ import torch
 
 from vfi_cli.errors import InputError
 from vfi_cli.frames import CUT_THRESHOLD, DUPLICATE_TOLERANCE, duplicate_pairs, scene_cuts, thumbnails
-from vfi_cli.integrity import ALLOW_HINT
+from vfi_cli.media.integrity import ALLOW_HINT
 from vfi_cli.interpolator import Encoded, Interpolator
-from vfi_cli.video import FrameReader, VideoInfo, VideoWriter, probe
+from vfi_cli.media.reader import FrameReader
+from vfi_cli.media.probe import VideoInfo, probe
+from vfi_cli.media.writer import VideoWriter
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import av
 import av.container
 
 from vfi_cli.errors import InputError
-from vfi_cli.integrity import UNTIMED_FORMATS, Declared, Readable, damage_message
+from vfi_cli.media.integrity import UNTIMED_FORMATS, Declared, Readable, damage_message
 
 COLOR_KEYS = ("color_primaries", "color_trc", "colorspace", "color_range")
 

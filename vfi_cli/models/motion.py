@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from vfi_cli.layers import backward_warp, resize_to
+from vfi_cli.models.layers import backward_warp, resize_to
 
 
 @dataclass(frozen=True)

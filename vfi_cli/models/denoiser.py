@@ -13,8 +13,8 @@ import math
 import torch
 from torch import nn
 
-from vfi_cli.config import UNetConfig
-from vfi_cli.layers import (AttnBlock, ConvAct, Downsample, ResBlock, Upsample, cat_channels, group_norm,
+from vfi_cli.models.config import UNetConfig
+from vfi_cli.models.layers import (AttnBlock, ConvAct, Downsample, ResBlock, Upsample, cat_channels, group_norm,
                             timestep_embedding)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from vfi_cli.config import SchedulerConfig
-from vfi_cli.schedulers import make_sampler
+from vfi_cli.models.config import SchedulerConfig
+from vfi_cli.models.schedulers import make_sampler
 
 
 def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: torch.Tensor, sampler: str,

@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vfi_cli import motion
-from vfi_cli.config import VQGANConfig
-from vfi_cli.layers import ConvAct, Downsample, ResBlock, backward_warp, cat_channels, group_norm, resize_to
+from vfi_cli.models import motion
+from vfi_cli.models.config import VQGANConfig
+from vfi_cli.models.layers import ConvAct, Downsample, ResBlock, backward_warp, cat_channels, group_norm, resize_to
 
 
 @dataclass

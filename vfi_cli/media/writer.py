@@ -25,22 +25,17 @@ import logging
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
-from vfi_cli.encoders import RGB_FORMATS, SUPPORTED_CONTAINERS, X264_PRESETS, default_codec, encoder_settings
 from vfi_cli.errors import OutputError
-from vfi_cli.tempfiles import cleanup_stale_temps, probe_writable, temp_path
-from vfi_cli.video_audio import AudioCopier
-
-if TYPE_CHECKING:
-    from vfi_cli.video import VideoInfo
+from vfi_cli.media.audio import AudioCopier
+from vfi_cli.media.encoders import RGB_FORMATS, encoder_settings
+from vfi_cli.media.probe import VideoInfo
+from vfi_cli.media.tempfiles import temp_path
 
 log = logging.getLogger(__name__)
-__all__ = ["SUPPORTED_CONTAINERS", "X264_PRESETS", "VideoWriter", "cleanup_stale_temps", "default_codec",
-           "probe_writable"]
 
 # FFmpeg AVColorSpace -> scale filter matrix for RGB -> YUV (unspecified: bt601, swscale's default).
 _MATRIX = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}

@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from .config import SchedulerConfig
+from vfi_cli.models.config import SchedulerConfig
 
 
 def _broadcast(values: torch.Tensor, t: torch.Tensor | int, x: torch.Tensor) -> torch.Tensor:
