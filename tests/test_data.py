@@ -13,7 +13,7 @@ from PIL import Image
 from clips import make_clip, pattern_frame
 from vfi_cli.training import augment, data, synthetic
 from vfi_cli.errors import DataError
-from vfi_cli.frames import to_uint8
+from vfi_cli.frames import from_tensor
 
 
 def write_frames(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
@@ -66,7 +66,7 @@ def test_vimeo_layout(tmp_path):
     check_item(ds[2], 16)
     full = data.VimeoTriplets(root, crop=None, augment=False)
     im2 = np.asarray(Image.open(root / "sequences/00001/0002/im2.png"))
-    assert np.array_equal(to_uint8(full[1])[1], im2)
+    assert np.array_equal(from_tensor(full[1])[1], im2)
     assert "3 triplets" in ds.describe()
 
 
