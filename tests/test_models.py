@@ -87,6 +87,19 @@ def test_decoder_starts_as_blend_and_zero_flow_warp_is_identity():
     assert torch.allclose(shifted[..., :-1], x0[..., 1:], atol=1e-5)  # sample at x+1
 
 
+
+def test_warp_grid_stays_float32_under_autocast():
+    """A bf16 grid would round 1080p coordinates by pixels; the warp keeps them in float32."""
+    w = 1920
+    ramp = torch.arange(w, dtype=torch.float32).expand(1, 1, 4, w).contiguous()  # value = x coordinate
+    flow = torch.zeros(1, 2, 4, w)
+    flow[:, 0] = 0.25
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = backward_warp(ramp, flow.to(torch.bfloat16))
+    assert out.dtype == torch.float32
+    assert (out[..., :-1] - (ramp[..., :-1] + 0.25)).abs().max().item() < 0.01  # px
+
+
 def test_time_offsets_follow_linear_motion():
     d = torch.randn(2, 2, 4, 4)
     o0, o2 = motion.time_offsets(d, _half())
