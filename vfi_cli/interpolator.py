@@ -1,4 +1,12 @@
-"""Interpolator: a loaded model directory that synthesizes middle frames for batches of frame pairs."""
+"""Interpolator: a loaded model directory that synthesizes new frames for batches of frame pairs.
+
+In: frames uint8 or uint16 [B, H, W, 3] (RGB; uploaded once as float [B, 3, H, W] in [-1, 1],
+padded to the model stride), pair keys for the noise, frame times t in (0, 1) (default 1/2).
+Out: new frames [B, H, W, 3] of the same dtype. Per pair: align the neighbours on t (block
+matcher), sample the latent with the denoiser (DDIM, 1 step by default), decode. The latent can
+instead be the true frame's ("oracle") or the sampler's initial noise ("noise"): what `vfi eval
+--latent` measures. Inference only: nothing from vfi_cli.training or vfi_cli.evaluation.
+"""
 
 from __future__ import annotations
 

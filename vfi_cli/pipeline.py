@@ -1,7 +1,7 @@
 """double_frame_rate(): stream a video through the Interpolator and write it at 2^K x the frame rate.
 
 Frames travel at the source's precision: uint8, or uint16 RGB (16-bit scale) when the
-source has more than 8 bits per sample. A damaged input (vfi_cli.integrity) is an
+source has more than 8 bits per sample. A damaged input (vfi_cli.media.integrity) is an
 InputError unless `allow_damaged`, and then it is reported in the summary.
 """
 

@@ -1,4 +1,4 @@
-"""`vfi eval`: PSNR / SSIM / colour bias / speed (and optionally FID) of an interpolator.
+"""`vfi eval`'s protocol: which triplets are scored, the baselines, and the score records (runner.py runs it).
 
 Sources of (x0, truth, x2, t) triplets:
   * a video file, or a folder of videos (non-recursive): the drop-frames protocol at

@@ -1,9 +1,7 @@
-"""Video I/O with PyAV: decode frames in a background thread, check paths.
+"""Decode a video's frames with PyAV in a background thread (FrameReader).
 
-The public API of video I/O lives here (probe/VideoInfo from probe.py, VideoWriter,
-default_codec and SUPPORTED_CONTAINERS from video_writer.py are re-exported). These
-modules and video_audio.py are the only places that import av.
-Frames are HxWx3 RGB in the stream's stored orientation (rotation is reported and
+In: a path (and optionally a frame limit, strict damage handling, the source's precision).
+Out: `Frame`s in presentation order with their times in seconds. Frames are HxWx3 RGB in the stream's stored orientation (rotation is reported and
 copied as a tag, never applied): uint8, or uint16 (full 16-bit scale) when the reader
 is asked for the source's precision and the source has more than 8 bits. Every
 user-facing failure is an InputError/OutputError with one line naming the file.
@@ -167,7 +165,7 @@ class FrameReader:
         return True
 
     def readable(self) -> Readable:
-        """How much has been read so far (frames, seconds, bad packets) for vfi_cli.integrity."""
+        """How much has been read so far (frames, seconds, bad packets) for vfi_cli.media.integrity."""
         return Readable(duration=self.end_time, frames=self.frames_read, bad=self.corrupt_packets,
                         first_bad=self.first_bad)
 

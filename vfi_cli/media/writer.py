@@ -1,8 +1,10 @@
 """Encode RGB frames to a video file atomically, with exact timestamps and copied audio.
 
-Import it from vfi_cli.video. The file is written to a hidden temp file beside
-the target and renamed over it only when the writer closes cleanly; on any
-exception (KeyboardInterrupt included) the temp file is deleted.
+In: the frame size and rate, the source's VideoInfo to follow (`like`: pixel format, colour,
+rotation, audio), then frames (with their times for variable-rate output). Out: the file at its
+path, or nothing on failure. It is written to a hidden temp file beside the target and renamed
+over it only when the writer closes cleanly; on any exception (KeyboardInterrupt included) the
+temp file is deleted.
 
 Codec choice (by extension unless `codec` is given):
   .mp4 .mov .mkv -> libx264 (crf, preset), .webm -> libvpx-vp9 (constant quality:

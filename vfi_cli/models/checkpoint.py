@@ -4,6 +4,9 @@ Layouts:
   autoencoder dir: config.json {kind: "vqgan", vqgan: {...}} + model.safetensors
   interpolator dir: config.json {kind: "vfi", model: LDMConfig, autoencoder_sha256} +
                     model.safetensors (U-Net) + autoencoder/ (an autoencoder dir)
+safetensors hold EMA weights of the unwrapped modules; config.json holds plain JSON (no module
+paths), so moving a class between modules does not change the format. Loading is strict: a missing,
+extra or reshaped tensor is a WeightsError naming the file.
 """
 
 from __future__ import annotations

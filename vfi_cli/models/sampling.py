@@ -1,4 +1,10 @@
-"""The reverse-diffusion loop over the denoiser: scaled latent noise -> a sampled latent."""
+"""The reverse-diffusion loop over the denoiser: scaled latent noise -> a sampled latent.
+
+In: the denoiser, its SchedulerConfig, the context of the pairs, standard Gaussian noise of the
+latent's shape, a sampler name and step count. Out: the sampled latent, still multiplied by the
+model's latent_scale (the decoder takes it divided). The default (DDIM, 1 step) makes this one U-Net
+call per pair.
+"""
 
 from __future__ import annotations
 
