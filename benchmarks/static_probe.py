@@ -26,8 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vfi_cli import evaluate as ev  # noqa: E402
-from vfi_cli import report  # noqa: E402
+from vfi_cli.evaluation import protocol as ev  # noqa: E402
+
+from vfi_cli.evaluation import runner  # noqa: E402
+from vfi_cli.evaluation import report  # noqa: E402
 from vfi_cli.interpolator import Interpolator  # noqa: E402
 
 H, W, N = 256, 384, 25
@@ -86,8 +88,8 @@ def main(argv: list[str] | None = None) -> None:
         if real.exists():
             paths.append(real)
         interp = Interpolator.load(args.weights, device="cpu")
-        results = {"vfi": ev.evaluate(paths, interp.sequential_pairs()),
-                   "blend": ev.evaluate(paths, ev.BASELINES["blend"])}
+        results = {"vfi": runner.evaluate(paths, interp.sequential_pairs()),
+                   "blend": runner.evaluate(paths, ev.BASELINES["blend"])}
     names = [c.source.path.name for c in results["vfi"].clips]
     lines = ["| method | " + " | ".join(names) + " | pooled |", "|" + "---|" * (len(names) + 2)]
     for m, res in results.items():

@@ -28,10 +28,10 @@ def tmp_clip(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> Path:
     """A complete model directory with random weights (non-zero denoiser output)."""
-    from vfi_cli import checkpoint
-    from vfi_cli.config import preset
-    from vfi_cli.unet import UNet
-    from vfi_cli.vqgan import VQGAN
+    from vfi_cli.models import checkpoint
+    from vfi_cli.models.config import preset
+    from vfi_cli.models.denoiser import UNet
+    from vfi_cli.models.autoencoder import VQGAN
 
     tiny = preset("tiny")
     root = tmp_path_factory.mktemp("weights")

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from clips import make_clip
 from vfi_cli.cli import app
 from vfi_cli.progress import DoublingProgress
-from vfi_cli.tempfiles import cleanup_stale_temps, temp_path
+from vfi_cli.media.tempfiles import cleanup_stale_temps, temp_path
 
 runner = CliRunner()
 

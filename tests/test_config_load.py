@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from clips import make_clip
-from vfi_cli.config import ConfigError, LDMConfig, from_dict, preset, to_dict
+from vfi_cli.models.config import ConfigError, LDMConfig, from_dict, preset, to_dict
 from vfi_cli.cli import app
 
 runner = CliRunner()

@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from clips import clip_facts, cut_file, make_clip
 from vfi_cli.cli import app
-from vfi_cli.integrity import Declared, Readable, damage_message, truncated
-from vfi_cli.video import FrameReader, probe
+from vfi_cli.media.integrity import Declared, Readable, damage_message, truncated
+from vfi_cli.media.reader import FrameReader
+from vfi_cli.media.probe import probe
 
 runner = CliRunner()
 

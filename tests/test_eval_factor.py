@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from clips import make_clip
 from test_evaluate import write_ffv1
-from vfi_cli import evaluate as ev
-from vfi_cli import metrics
+from vfi_cli.evaluation import protocol as ev
+from vfi_cli.evaluation import runner
+from vfi_cli.evaluation import metrics
 from vfi_cli.cli import app
 
 RAMP = 6  # levels per frame: a linear brightness ramp, so blend at the right t is exact
@@ -44,9 +45,9 @@ def test_factor_3_triplets_and_analytic_scores_per_t(ramp_clip):
     trip = list(ev.video_triplets(ramp_clip, counts, factor=3))
     assert [(t.index, t.t) for t in trip] == [(1, Fraction(1, 3)), (2, Fraction(2, 3)), (4, Fraction(1, 3)),
                                              (5, Fraction(2, 3)), (7, Fraction(1, 3)), (8, Fraction(2, 3))]
-    blend = ev.evaluate([ramp_clip], ev.blend, factor=3, batch_size=4)
+    blend = runner.evaluate([ramp_clip], ev.blend, factor=3, batch_size=4)
     assert blend.pooled.evaluated == 6 and blend.pooled.psnr == 100.0  # exact at t = j/3
-    rep = ev.evaluate([ramp_clip], ev.repeat, factor=3)
+    rep = runner.evaluate([ramp_clip], ev.repeat, factor=3)
     by_t = rep.by_t()
     assert list(by_t) == [Fraction(1, 3), Fraction(2, 3)]
     for t, (pooled, clips) in by_t.items():  # repeat is off by j * RAMP levels at t = j/3
@@ -68,12 +69,12 @@ def test_factor_2_model_scores_are_todays(tmp_path, tiny_weights):
 
     clip = make_clip(tmp_path / "c.mkv", n_frames=7, width=32, height=32)
     interp = Interpolator.load(tiny_weights, device="cpu", steps=2)
-    res = ev.evaluate([clip], interp.sequential_pairs(), factor=2, batch_size=2)
+    res = runner.evaluate([clip], interp.sequential_pairs(), factor=2, batch_size=2)
     trip = list(ev.video_triplets(clip, ev.Scores()))
     x0, x1, x2 = (np.stack([getattr(t, k) for t in trip]) for k in ("x0", "truth", "x2"))
     want = metrics.psnr_batch(interp.interpolate_pairs(x0, x2, first_key=0), x1).tolist()
     assert res.clips[0].frame_psnr == want
-    k3 = ev.evaluate([clip], interp.sequential_pairs(), factor=3, batch_size=3)
+    k3 = runner.evaluate([clip], interp.sequential_pairs(), factor=3, batch_size=3)
     assert k3.pooled.evaluated == 4 and set(k3.by_t()) == {Fraction(1, 3), Fraction(2, 3)}
 
 

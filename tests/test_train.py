@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from clips import make_clip
-from vfi_cli import checkpoint
+from vfi_cli.models import checkpoint
 from vfi_cli.cli import app
 
 runner = CliRunner()
@@ -107,7 +107,7 @@ def test_torchrun_two_processes_write_one_checkpoint(tmp_path, clip):
 
 
 def test_nan_loss_is_reported_and_stops(tmp_path, clip, monkeypatch):
-    from vfi_cli import objectives
+    from vfi_cli.training import objectives
 
     real = objectives.VQGANObjective.loss
 
@@ -145,8 +145,8 @@ def test_decoder_finetune_keeps_the_encoder_and_can_be_swapped_in(tmp_path, clip
 def test_a_decoder_without_alignment_is_finetuned_with_it_and_swapped_in(tmp_path, clip):
     from dataclasses import replace
 
-    from vfi_cli.config import preset
-    from vfi_cli.vqgan import VQGAN
+    from vfi_cli.models.config import preset
+    from vfi_cli.models.autoencoder import VQGAN
 
     old_cfg = replace(preset("tiny").vqgan, align_scales=(), align_radii=())
     old = tmp_path / "old"

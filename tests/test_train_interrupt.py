@@ -14,7 +14,7 @@ import torch
 from typer.testing import CliRunner
 
 from clips import make_clip
-from vfi_cli import train as train_mod
+from vfi_cli.training import loop as train_mod
 from vfi_cli.cli import app
 
 runner = CliRunner()

@@ -12,14 +12,11 @@ import pytest
 from clips import clip_duration, clip_facts, make_clip, pattern_frame, read_all_frames
 
 from vfi_cli.errors import InputError, OutputError
-from vfi_cli.video import (
-    SUPPORTED_CONTAINERS,
-    FrameReader,
-    VideoWriter,
-    check_paths,
-    default_codec,
-    probe,
-)
+from vfi_cli.media.encoders import SUPPORTED_CONTAINERS, default_codec
+from vfi_cli.media.reader import FrameReader
+from vfi_cli.media.writer import VideoWriter
+from vfi_cli.media.paths import check_paths
+from vfi_cli.media.probe import probe
 
 NTSC = Fraction(30000, 1001)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from enum import Enum
 from fractions import Fraction
@@ -10,14 +9,12 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-from vfi_cli import allocator
-from vfi_cli.errors import VfiError
+from vfi_cli import allocator, cli_train
 from vfi_cli.frames import CUT_THRESHOLD
 from vfi_cli.tiling import DEFAULT_TILE_PIXELS
-from vfi_cli.encoders import X264_PRESETS
+from vfi_cli.media.encoders import X264_PRESETS
+from vfi_cli.messages import err, fail, handles_errors, say, warn
 
 # Typer prints an argument's Python type beside its name ("INPUT <path>", "PATH... <list[Path]>");
 # our arguments' metavars and help say what they are, so show the name alone.
@@ -25,50 +22,6 @@ typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ign
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Double a video's frame rate with a latent diffusion interpolator.")
-err = Console(stderr=True)
-
-
-def say(message: str) -> None:
-    """One plain line on stderr (paths may contain [brackets]: no markup)."""
-    err.print(message, markup=False, highlight=False, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _is_oom(e: BaseException) -> bool:
-    return isinstance(e, MemoryError) or "out of memory" in str(e) or "can't allocate memory" in str(e)
-
-
-def handles_errors(fn):
-    """Map VfiError (and Ctrl-C) to one line on stderr and a non-zero exit."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except VfiError as e:
-            _fail(str(e), e.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-        except (MemoryError, RuntimeError) as e:
-            if not _is_oom(e):
-                raise
-            _fail("out of memory: lower --batch-size")
-        except OSError as e:
-            where = f"{e.filename}: " if e.filename else ""
-            _fail(f"{where}{e.strerror or e}")
-
-    return wrapper
-
-
-def warn(message: str) -> None:
-    """One `warning:` line on stderr."""
-    err.print(Text.assemble(("warning:", "bold yellow"), " ", message), highlight=False, soft_wrap=True)
-
-
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -154,11 +107,11 @@ def _prepare_run(input: Path, output: Path, overwrite: bool, stats_json: Optiona
     """Checks shared by `double` and `retime` (paths, --stats-json), then the model;
     `before_load()` runs more checks first (so a bad request fails before the slow load)."""
     from vfi_cli.interpolator import Interpolator
-    from vfi_cli.video import check_paths
+    from vfi_cli.media.paths import check_paths
 
     check_paths(input, output, overwrite)
     if stats_json is not None and not stats_json.parent.is_dir():
-        _fail(f"--stats-json: directory {stats_json.parent} does not exist")
+        fail(f"--stats-json: directory {stats_json.parent} does not exist")
     if before_load is not None:
         before_load()
     return Interpolator.load(weights, device=device.value, steps=steps, sampler=sampler.value if sampler else None,
@@ -169,7 +122,7 @@ def _with_progress(input: Path, factor, verb: str, quiet: bool, run):
     """run(on_progress) under the labelled progress line (input frames, the rate change, ETA;
     hidden with --quiet); its result."""
     from vfi_cli.progress import DoublingProgress
-    from vfi_cli.video import probe
+    from vfi_cli.media.probe import probe
 
     with DoublingProgress(err, probe(input).frame_rate, factor, disable=quiet, verb=verb) as progress:
         return run(progress.update)
@@ -225,8 +178,8 @@ def eval_(
 
     from rich.console import Console
 
-    from vfi_cli import evaluate as ev
-    from vfi_cli import report
+    from vfi_cli.evaluation import protocol as ev
+    from vfi_cli.evaluation import report, runner
 
     provenance: dict = {"method": method.value, "max_pairs": max_pairs, "batch_size": batch_size, "factor": factor}
     if method is Method.model:
@@ -242,9 +195,9 @@ def eval_(
     from vfi_cli.interpolator import resolve_device
 
     fid_device = str(resolve_device(device.value))
-    result = ev.evaluate([Path(p) for p in paths], fn, batch_size=batch_size, max_pairs=max_pairs, fid=fid,
-                         save_examples=save_examples, fid_device=fid_device,
-                         with_truth=method is Method.model and latent is Latent.oracle, factor=factor)
+    result = runner.evaluate([Path(p) for p in paths], fn, batch_size=batch_size, max_pairs=max_pairs, fid=fid,
+                             save_examples=save_examples, fid_device=fid_device,
+                             with_truth=method is Method.model and latent is Latent.oracle, factor=factor)
     title = f"vfi eval: {method.value}" + (f" (latent: {latent.value})" if method is Method.model else "")
     title += f", factor {factor}" if factor != 2 else ""
     Console().print(report.render_table(result, title=title))
@@ -252,7 +205,7 @@ def eval_(
         try:
             json_out.write_text(json.dumps(report.result_to_json(result, provenance), indent=1, allow_nan=False))
         except OSError as e:
-            _fail(f"cannot write {json_out}: {e.strerror}")
+            fail(f"cannot write {json_out}: {e.strerror}")
 
 
 def _as_double(name: str):
@@ -291,15 +244,15 @@ def retime(
 ):
     """Convert INPUT to any higher frame rate (--fps or --factor); new frames sit at their exact times."""
     from vfi_cli import retime as rt
-    from vfi_cli.video import probe
+    from vfi_cli.media.probe import probe
 
     if (fps is None) == (factor is None):
-        _fail("give exactly one of --fps RATE and --factor X", 2)
+        fail("give exactly one of --fps RATE and --factor X", 2)
     try:
         wanted = rt.parse_rate(fps, "--fps") if fps is not None else None
         by = rt.parse_rate(factor, "--factor") if factor is not None else None
     except rt.RateError as e:
-        _fail(str(e), 2)
+        fail(str(e), 2)
     rate: list = []
     interp = _prepare_run(input, output, overwrite, stats_json, weights=weights, device=device, steps=steps,
                           sampler=sampler, seed=seed, precision=precision, tile_pixels=tile_pixels,
@@ -312,14 +265,15 @@ def retime(
     _report_run(s, interp, input, output, stats_json)
 
 
+app.add_typer(cli_train.app)  # train-vqgan, train-ldm (they import vfi_cli.training only when run)
+
+
 def main() -> None:
     """Console-script entry point (`vfi`, `python -m vfi_cli`): a whole job per process, so the
     allocator keeps freed memory for the next batch (vfi_cli/allocator.py)."""
     allocator.tune()
     app()
 
-
-from vfi_cli import cli_train  # noqa: E402,F401  (registers train-vqgan and train-ldm on `app`)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,4 +1,5 @@
-"""The `vfi train-vqgan` / `vfi train-ldm` commands (registered on vfi_cli.cli.app)."""
+"""The `vfi train-vqgan` / `vfi train-ldm` commands; vfi_cli.cli adds them to its app. The training
+package is imported only when one of them runs, so `vfi double` never loads it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import List, Optional
 
 import typer
 
-from vfi_cli.cli import _fail, app, err, handles_errors, say
-from vfi_cli.config import PRESETS
+from vfi_cli.messages import err, fail, handles_errors, say
+from vfi_cli.models.config import PRESETS
 
+app = typer.Typer()  # merged into vfi_cli.cli.app (add_typer without a name)
 ModelPreset = Enum("ModelPreset", {name: name for name in PRESETS}, type=str)  # tiny | small | base
 
 
@@ -23,7 +25,7 @@ def _ints(text: str, name: str = "--strides", low: int = 1, allow_empty: bool = 
     except ValueError:
         values = ()
     if not values or min(values) < low:
-        _fail(f"{name} must be integers >= {low} separated by commas, got {text!r}")
+        fail(f"{name} must be integers >= {low} separated by commas, got {text!r}")
     return values
 
 
@@ -33,8 +35,8 @@ _SPANS = typer.Option("", metavar="LIST", help="Also train on uneven triplets (i
 
 
 def _train(kind: str, data: List[str], out: Path, crop: Optional[int], **kw) -> None:
-    from vfi_cli.train import TrainConfig, train
-    from vfi_cli.train_crop import choose_crop
+    from vfi_cli.training.loop import TrainConfig, train
+    from vfi_cli.training.crop import choose_crop
 
     if crop is None:
         choice = choose_crop(kind, data, kw["preset"], kw.get("max_side"))
@@ -144,9 +146,9 @@ def train_ldm(
 
 
 def _prepare_out(out: Path, resume: bool) -> None:
-    from vfi_cli.train import STATE
+    from vfi_cli.training.loop import STATE
 
     if out.exists() and not out.is_dir():
-        _fail(f"--out {out} exists and is not a directory")
+        fail(f"--out {out} exists and is not a directory")
     if not resume and (out / STATE).exists():
         (out / STATE).unlink()

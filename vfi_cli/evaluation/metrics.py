@@ -8,7 +8,6 @@ batch size or on summation order in any meaningful way.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
@@ -116,8 +115,3 @@ def colour_bias(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Mean of pred - truth per RGB channel, in levels -> float64 [3] (a colour cast)."""
     _check_pair(pred, truth, 3)
     return colour_bias_batch(pred[None], truth[None])[0]
-
-
-def psnr_from_mse(mse: float) -> float:
-    """Closed form used by tests and reports: 10 log10(255^2 / mse), 100 when mse == 0."""
-    return PSNR_IDENTICAL if mse == 0 else min(10.0 * math.log10(PEAK * PEAK / mse), PSNR_IDENTICAL)

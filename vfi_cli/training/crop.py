@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vfi_cli.config import preset as get_preset
+from vfi_cli.models.config import preset as get_preset
 from vfi_cli.errors import DataError
 
 DEFAULT_CROP = {"vqgan": 128, "ldm": 256}
@@ -36,8 +36,8 @@ def model_stride(preset_name: str) -> int:
 
 def _smallest_frame(data: Sequence[str], max_side: int | None) -> tuple[int, int, str] | None:
     """(width, height, name) of the smallest training frame (after --max-side), None if no videos/Vimeo."""
-    from vfi_cli.data import is_vimeo_root, list_videos
-    from vfi_cli.video import probe
+    from vfi_cli.training.data import is_vimeo_root, list_videos
+    from vfi_cli.media.probe import probe
 
     sizes: list[tuple[int, int, str]] = []
     for spec in data:

@@ -1,10 +1,22 @@
-"""Diffusion noise schedule and samplers (DDPM, DDIM, DPM-Solver++(2M)).
+"""Diffusion noise schedule and samplers (DDPM, DDIM, DPM-Solver++(2M)): small objects, no weights.
 
-Small objects with no weights. The denoiser is trained once on `NoiseSchedule`
-(its `prediction_type` says whether it outputs eps or v); any sampler can then
-run it, because every sampler turns the model output into (x0, eps) the same way.
+In: a SchedulerConfig (T, betas, eps- or v-prediction) and, per step, the denoiser's output for
+x_t at timestep t. Out: x at the next (smaller) sampling timestep; the last step lands on the clean
+sample. The denoiser is trained once on `NoiseSchedule`; any sampler can run it, because every
+sampler turns the model output into (x0, eps) the same way.
 
-Sample loop (lives in the pipeline):
+Papers and equations:
+  forward process q(x_t | x0) = N(sqrt(ab_t) x0, (1 - ab_t) I): Ho et al. 2020 (DDPM), eq. 4;
+  ancestral step from the posterior q(x_t' | x_t, x0): DDPM eqs. 6-7 and Algorithm 2, respaced
+      for n < T steps as in Nichol & Dhariwal 2021 (improved DDPM), whose eq. 17 is the cosine
+      schedule;
+  DDIM step with sigma = 0 (deterministic): Song et al. 2021, eq. 12;
+  v-prediction, v = sqrt(ab) eps - sqrt(1 - ab) x0: Salimans & Ho 2022 (progressive distillation);
+  DPM-Solver++(2M), data prediction, multistep: Lu et al. 2022, Algorithm 2;
+  "trailing" timestep spacing (the first step starts at t = T-1, pure noise): Lin et al. 2024,
+      "Common diffusion noise schedules and sample steps are flawed", Table 2.
+
+Sample loop (vfi_cli.models.sampling):
 
     sampler.set_timesteps(n)
     x = torch.randn(shape) * sampler.init_noise_sigma
@@ -12,8 +24,6 @@ Sample loop (lives in the pipeline):
         x = sampler.step(model(x, t), int(t), x, generator)
 
 Coefficients are computed in float64 and cast to the dtype/device of `x`.
-Timestep spacing is "trailing" for every sampler: the first step starts at
-t = T-1 (pure noise) and the last step lands on a clean sample (alpha_bar = 1).
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ import math
 
 import torch
 
-from .config import SchedulerConfig
+from vfi_cli.models.config import SchedulerConfig
 
 
 def _broadcast(values: torch.Tensor, t: torch.Tensor | int, x: torch.Tensor) -> torch.Tensor:
@@ -105,10 +115,9 @@ class Sampler:
 
     init_noise_sigma = 1.0
 
-    def __init__(self, cfg: SchedulerConfig, clip_sample: float | None = None):
+    def __init__(self, cfg: SchedulerConfig):
         self.schedule = NoiseSchedule(cfg)
         self.num_train_timesteps = cfg.num_train_timesteps
-        self.clip_sample = clip_sample  # clamp predicted x0 to [-c, c]; latents are unbounded: None
         self.set_timesteps(self.num_train_timesteps)
 
     def set_timesteps(self, n: int) -> None:
@@ -135,12 +144,8 @@ class Sampler:
         return i, float(ab[t]), ab_prev
 
     def _x0_eps(self, model_out: torch.Tensor, t: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predicted (x0, eps); with clip_sample, x0 is clamped and eps recomputed from it."""
-        x0, eps = self.schedule.predict_x0_eps(model_out, x, t)
-        if self.clip_sample is not None:
-            x0 = x0.clamp(-self.clip_sample, self.clip_sample)
-            eps = (x - float(self.schedule.sqrt_ab[t]) * x0) / float(self.schedule.sqrt_1m_ab[t])
-        return x0, eps
+        """Predicted (x0, eps) (latents are unbounded: x0 is not clipped)."""
+        return self.schedule.predict_x0_eps(model_out, x, t)
 
     def step(self, model_out: torch.Tensor, t: int, x: torch.Tensor,
              generator: torch.Generator | None = None) -> torch.Tensor:
@@ -171,24 +176,13 @@ class DDPMSampler(Sampler):
 
 
 class DDIMSampler(Sampler):
-    """DDIM (Song et al. 2021); eta = 0 is deterministic, eta = 1 matches DDPM's variance."""
-
-    def __init__(self, cfg: SchedulerConfig, eta: float = 0.0, clip_sample: float | None = None):
-        if eta < 0:
-            raise ValueError(f"eta must be >= 0, got {eta}")
-        self.eta = eta
-        super().__init__(cfg, clip_sample=clip_sample)
+    """DDIM (Song et al. 2021) with sigma = 0: deterministic, the generator is not used."""
 
     def step(self, model_out: torch.Tensor, t: int, x: torch.Tensor,
              generator: torch.Generator | None = None) -> torch.Tensor:
         _, ab_t, ab_prev = self._prev(t)
         x0, eps = self._x0_eps(model_out, int(t), x)
-        # sigma^2 = eta^2 (1 - ab') / (1 - ab) (1 - ab / ab')
-        var = self.eta ** 2 * (1.0 - ab_prev) / (1.0 - ab_t) * (1.0 - ab_t / ab_prev)
-        out = math.sqrt(ab_prev) * x0 + math.sqrt(max(1.0 - ab_prev - var, 0.0)) * eps
-        if var <= 0.0:
-            return out
-        return out + math.sqrt(var) * _noise_like(x, generator)
+        return math.sqrt(ab_prev) * x0 + math.sqrt(1.0 - ab_prev) * eps  # eq. 12, sigma_t = 0
 
 
 class DPMSolverSampler(Sampler):
@@ -229,8 +223,8 @@ class DPMSolverSampler(Sampler):
 SAMPLERS: dict[str, type[Sampler]] = {"ddpm": DDPMSampler, "ddim": DDIMSampler, "dpm": DPMSolverSampler}
 
 
-def make_sampler(name: str, cfg: SchedulerConfig, **kw) -> Sampler:
-    """Build a sampler by name (ddpm | ddim | dpm); kw go to its constructor (eta, clip_sample)."""
+def make_sampler(name: str, cfg: SchedulerConfig) -> Sampler:
+    """Build a sampler by name (ddpm | ddim | dpm)."""
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
-    return SAMPLERS[name](cfg, **kw)
+    return SAMPLERS[name](cfg)

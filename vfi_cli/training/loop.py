@@ -18,7 +18,7 @@ import torch.distributed as dist
 from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
-from vfi_cli.config import VQGANConfig, preset
+from vfi_cli.models.config import VQGANConfig, preset
 from vfi_cli.errors import DataError, Interrupted, TrainingError
 
 STATE = "trainer_state.pt"
@@ -105,7 +105,7 @@ def _step_seed(seed: int, rank: int, step: int) -> int:
 
 
 def _make_objective(tc: TrainConfig, device: torch.device):
-    from vfi_cli.objectives import LDMObjective, VQGANObjective
+    from vfi_cli.training.objectives import LDMObjective, VQGANObjective
 
     try:
         cfg = preset(tc.preset)
@@ -211,7 +211,7 @@ def train(tc: TrainConfig, console: Console | None = None) -> Path:
 def _train(tc: TrainConfig, out: Path, console: Console, log, rank: int, local_rank: int, world: int,
            device: torch.device, use_cuda: bool) -> Path:
     """The body of `train` once OUT exists (which it removes again if this leaves it empty)."""
-    from vfi_cli.data import build_dataset
+    from vfi_cli.training.data import build_dataset
 
     torch.manual_seed(tc.seed + rank)
     np.random.seed(tc.seed + rank)

@@ -1,4 +1,4 @@
-"""Triplet datasets for training: Vimeo-90k layout, folders of videos, synthetic motion.
+"""Triplet datasets for training: Vimeo-90k layout, folders of videos (synthetic motion: synthetic.py).
 
 Every dataset yields `torch.Tensor [3, 3, S, S]` float32 in [-1, 1], indexed
 (frame, channel, y, x) = (x0, x1, x2): x1 is the frame halfway between x0 and x2.
@@ -10,41 +10,21 @@ a numpy Generator seeded by (seed, epoch, index), so a run is reproducible and
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
-from torch.utils.data import ConcatDataset, Dataset
+from torch.utils.data import ConcatDataset
 
-from vfi_cli.augment import augment, center_crop
+from vfi_cli.training.augment import Seeded, augment, center_crop
+from vfi_cli.training.synthetic import DEFAULT_SYNTHETIC_N, SyntheticTriplets
 from vfi_cli.errors import DataError
+from vfi_cli.media import VIDEO_EXTENSIONS
 from vfi_cli.frames import duplicate_pairs, scene_cuts, thumbnails, to_tensor
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".mpg", ".mpeg", ".ogv", ".webm", ".m4v")
 SYNTHETIC = "synthetic"  # build_dataset literal: "synthetic" or "synthetic:N"
-DEFAULT_SYNTHETIC_N = 2000
-
-
-class _Seeded(Dataset):
-    """Base: per-item Generator from (seed, epoch, index); `describe()` for reports."""
-
-    seed: int = 0
-    epoch: int = 0
-    pan: int = 0  # largest camera-pan shift per frame of the crop augmentation (pixels)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Change the augmentation draws (call once per epoch / step)."""
-        self.epoch = int(epoch)
-
-    def rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.epoch, int(index)])
-
-    def describe(self) -> str:
-        raise NotImplementedError
 
 
 def _crop_error(crop: int, w: int, h: int, where: str, max_side: int | None = None) -> DataError:
@@ -55,7 +35,7 @@ def _crop_error(crop: int, w: int, h: int, where: str, max_side: int | None = No
 # --------------------------------------------------------------------------- Vimeo-90k
 
 
-class VimeoTriplets(_Seeded):
+class VimeoTriplets(Seeded):
     """Vimeo-90k triplets: root/tri_{train,test}list.txt + root/sequences/<a>/<b>/im{1,2,3}.png.
 
     crop=None returns the full 448x256 frames. Test split: centre crop, no augmentation
@@ -119,7 +99,7 @@ def list_videos(path: Path | str) -> list[Path]:
         raise DataError(f"{path}: not found")
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
     if not files:
-        raise DataError(f"{path}: no videos ({' '.join(VIDEO_EXTENSIONS)}) in this folder")
+        raise DataError(f"{path}: no videos ({' '.join(sorted(VIDEO_EXTENSIONS))}) in this folder")
     return files
 
 
@@ -135,7 +115,7 @@ def _downscale(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
 
 def read_video(path: Path, crop: int | None, max_frames: int | None, max_side: int | None) -> np.ndarray:
     """Decode a video once -> uint8 [N, H, W, 3] (N >= 3), checking the crop on the first frame."""
-    from vfi_cli.video import FrameReader  # the only module that imports av
+    from vfi_cli.media.reader import FrameReader  # lazy: av only when a video is read
 
     frames: list[np.ndarray] = []
     with FrameReader(path, max_frames=max_frames) as reader:
@@ -156,7 +136,7 @@ def _thumbs(frames: np.ndarray, chunk: int = 32) -> np.ndarray:
     return np.concatenate([thumbnails(frames[i : i + chunk]) for i in range(0, len(frames), chunk)])
 
 
-class VideoTriplets(_Seeded):
+class VideoTriplets(Seeded):
     """Triplets (i, i+s, i+2s) from videos decoded once into memory (uint8); with ``spans``, also
     uneven ones (i, i+k, i+n) for n in spans and 0 < k < n, 2k != n, whose middle sits at t = k/n
     (items are then (frames, t): what teaches the model any frame time).
@@ -260,107 +240,6 @@ class VideoTriplets(_Seeded):
                 f"with duplicate frames")
 
 
-# --------------------------------------------------------------------------- synthetic
-
-
-def _texture(rng: np.random.Generator, size: int) -> torch.Tensor:
-    """[3, size, size] in [0, 1]: multi-octave colour noise + a random grating (built at <= 64 px)."""
-    base = min(size, 64)
-    tex = torch.zeros(1, 3, 2, 2)
-    k = 2
-    while k < base:  # noise pyramid: 4, 8, ..., base px
-        k = min(2 * k, base)
-        tex = F.interpolate(tex, size=(k, k), mode="bilinear", align_corners=False)
-        tex += torch.from_numpy(rng.random((1, 3, k, k), dtype=np.float32)) / math.sqrt(k)
-    ys, xs = torch.meshgrid(torch.arange(base, dtype=torch.float32), torch.arange(base, dtype=torch.float32),
-                            indexing="ij")
-    f = rng.uniform(2, 12, 2) * 2 * math.pi / base
-    tex += float(rng.uniform(0, 0.6)) * torch.sin(f[0] * xs + f[1] * ys + float(rng.uniform(0, 6.3)))
-    if base < size:
-        tex = F.interpolate(tex, size=(size, size), mode="bicubic", align_corners=False)
-    tex = (tex[0] - tex.mean((2, 3))[0, :, None, None]) / (tex.std() + 1e-6)
-    colour = torch.from_numpy(rng.uniform(0.15, 0.85, (3, 1, 1)).astype(np.float32))
-    return (colour + float(rng.uniform(0.08, 0.25)) * tex).clamp(0, 1)
-
-
-def _sample(tex: torch.Tensor, x: torch.Tensor, y: torch.Tensor, padding: str) -> torch.Tensor:
-    """Bilinear sample tex [3, T, T] at pixel coords x, y [S, S] (pixel centres at integers) -> [3, S, S]."""
-    t = tex.shape[-1]
-    grid = torch.stack([(2 * x + 1) / t - 1, (2 * y + 1) / t - 1], dim=-1)[None]  # [1, S, S, 2]
-    return F.grid_sample(tex[None], grid, mode="bilinear", padding_mode=padding, align_corners=False)[0]
-
-
-def _velocity(rng: np.random.Generator, size: int) -> np.ndarray:
-    """px/frame: half sub-pixel-to-small, half large (up to size/6)."""
-    speed = rng.uniform(0, 2) if rng.random() < 0.5 else rng.uniform(2, max(size / 6, 2.5))
-    a = rng.uniform(0, 2 * math.pi)
-    return np.array([speed * math.cos(a), speed * math.sin(a)])
-
-
-class SyntheticTriplets(_Seeded):
-    """Procedural triplets: textured shapes moving (and turning) linearly over a moving textured
-    background; x1 is rendered exactly at t = 1/2. Deterministic per (seed, epoch, index)."""
-
-    def __init__(self, n: int = DEFAULT_SYNTHETIC_N, size: int = 64, seed: int = 0):
-        if n < 1 or size < 8:
-            raise DataError(f"synthetic data needs n >= 1 and size >= 8 (got n={n}, size={size})")
-        self.n, self.size, self.seed = n, size, seed
-
-    def __len__(self) -> int:
-        return self.n
-
-    def render(self, rng: np.random.Generator) -> np.ndarray:
-        """uint8 [3, S, S, 3] frames at t = 0, 1, 2 (x1 the exact middle)."""
-        s = self.size
-        ys, xs = torch.meshgrid(torch.arange(s, dtype=torch.float32), torch.arange(s, dtype=torch.float32),
-                                indexing="ij")
-        bg = _texture(rng, 2 * s)
-        bg_off = rng.uniform(0, s, 2)
-        bg_v = _velocity(rng, s) if rng.random() < 0.8 else np.zeros(2)
-        shapes = []
-        for _ in range(int(rng.integers(1, 5))):
-            half = rng.uniform(s / 10, s / 4, 2)  # half width, half height
-            tsz = int(2 * half.max()) + 4
-            shapes.append(dict(tex=_texture(rng, tsz), half=half, c=rng.uniform(0, s, 2), v=_velocity(rng, s),
-                               a=rng.uniform(0, math.pi), w=rng.uniform(-0.15, 0.15),
-                               ellipse=rng.random() < 0.5))
-        out = []
-        for t in (0.0, 1.0, 2.0):
-            img = _sample(bg, xs + float(bg_off[0] + bg_v[0] * t), ys + float(bg_off[1] + bg_v[1] * t), "reflection")
-            for sh in shapes:
-                cx, cy = sh["c"] + sh["v"] * t
-                hx, hy = (float(v) for v in sh["half"])
-                r = math.hypot(hx, hy) + 2  # bounding box of the shape at any angle
-                y0, y1 = max(int(cy - r), 0), min(int(cy + r) + 1, s)
-                x0, x1 = max(int(cx - r), 0), min(int(cx + r) + 1, s)
-                if y0 >= y1 or x0 >= x1:
-                    continue  # outside the frame
-                bx, by = xs[y0:y1, x0:x1], ys[y0:y1, x0:x1]
-                ang = sh["a"] + sh["w"] * t
-                ca, sa = math.cos(ang), math.sin(ang)
-                lx = ca * (bx - cx) + sa * (by - cy)  # shape-local coordinates
-                ly = -sa * (bx - cx) + ca * (by - cy)
-                if sh["ellipse"]:
-                    edge = (1 - torch.sqrt((lx / hx) ** 2 + (ly / hy) ** 2)) * min(hx, hy)
-                else:
-                    edge = torch.minimum(hx - lx.abs(), hy - ly.abs())
-                alpha = (edge + 0.5).clamp(0, 1)  # 1-px anti-aliased edge
-                tc = sh["tex"].shape[-1] / 2
-                fg = _sample(sh["tex"], lx + tc - 0.5, ly + tc - 0.5, "border")
-                img[:, y0:y1, x0:x1] = alpha * fg + (1 - alpha) * img[:, y0:y1, x0:x1]
-            out.append(img)
-        x = torch.stack(out)  # [3, 3, S, S] in [0, 1]
-        return (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        if not 0 <= index < self.n:
-            raise IndexError(index)
-        return to_tensor(self.render(self.rng(index)))  # [3, 3, S, S]
-
-    def describe(self) -> str:
-        return f"synthetic: {self.n} triplets of {self.size}x{self.size}"
-
-
 # --------------------------------------------------------------------------- building
 
 
@@ -401,7 +280,7 @@ def build_dataset(paths: Sequence[Path | str], crop: int, strides: Iterable[int]
     if not paths:
         raise DataError("no training data given")
     strides = tuple(strides)
-    parts: list[_Seeded] = []
+    parts: list[Seeded] = []
     for p in paths:
         path = Path(p)
         n_syn = None if path.exists() else _synthetic_n(str(p))

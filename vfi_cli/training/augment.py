@@ -4,6 +4,7 @@ reversal for the three frames together, plus an optional simulated camera pan.""
 from __future__ import annotations
 
 import numpy as np
+from torch.utils.data import Dataset
 
 
 def augment(trip: np.ndarray, crop: int | None, rng: np.random.Generator, *, flip: bool = True,
@@ -42,3 +43,21 @@ def center_crop(trip: np.ndarray, crop: int | None) -> np.ndarray:
     h, w = trip.shape[1:3]
     y, x = (h - crop) // 2, (w - crop) // 2
     return np.ascontiguousarray(trip[:, y : y + crop, x : x + crop])
+
+
+class Seeded(Dataset):
+    """Base: per-item Generator from (seed, epoch, index); `describe()` for reports."""
+
+    seed: int = 0
+    epoch: int = 0
+    pan: int = 0  # largest camera-pan shift per frame of the crop augmentation (pixels)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the augmentation draws (call once per epoch / step)."""
+        self.epoch = int(epoch)
+
+    def rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, int(index)])
+
+    def describe(self) -> str:
+        raise NotImplementedError

@@ -1,4 +1,6 @@
-"""Which encoder, pixel format and options an output gets (see video_writer's module docstring)."""
+"""Which encoder, pixel format and options an output gets: output path, the source's pixel format and
+`lossless` in; codec name, pixel format, encoder options and the list of reductions out (the rules are
+in vfi_cli.media.writer's module docstring)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""Building blocks shared by the autoencoder and the denoiser."""
+"""Building blocks shared by the autoencoder and the denoiser: [B, C, H, W] in, [B, C', H', W'] out.
+
+ResBlock with a time embedding and self-attention follow the DDPM / latent-diffusion U-Net
+(Ho et al. 2020; Rombach et al. 2022); the sinusoidal embedding is the Transformer's (Vaswani et
+al. 2017). backward_warp samples at x + flow (backward flow, pixels, float32 grid) as RIFE's and
+IFNet's warp does (Huang et al. 2022).
+"""
 
 from __future__ import annotations
 
@@ -102,15 +108,23 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
 
 
 def backward_warp(img: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
-    """Sample img at (x + flow): img [B, C, H, W], flow [B, 2, H, W] in pixels (dx, dy); mode
-    "bicubic" keeps more texture (used for the final warp of the frames)."""
+    """Sample img at (x + flow): img [B, C, H, W], flow [B, 2, H, W] in pixels (dx, dy), a backward flow
+    (each output pixel says where in img it comes from); borders replicate. mode "bicubic" keeps more
+    texture (used for the final warp of the frames).
+
+    The sampling grid and the sampling run in float32 even under bf16/fp16 autocast: bf16 holds 8
+    significant bits, so pixel coordinates of a 1080p frame would round by up to 4 px (the grid
+    is normalised to [-1, 1], which still leaves ~1 px). The result has img's dtype."""
     b, _, h, w = img.shape
-    ys = torch.arange(h, device=img.device, dtype=flow.dtype)
-    xs = torch.arange(w, device=img.device, dtype=flow.dtype)
-    gx = (xs[None, None, :] + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
-    gy = (ys[None, :, None] + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack([gx, gy], dim=-1)  # [B, H, W, 2]
-    return F.grid_sample(img, grid.to(img.dtype), mode=mode, padding_mode="border", align_corners=True)
+    with torch.autocast(img.device.type, enabled=False):
+        flow = flow.float()
+        ys = torch.arange(h, device=img.device, dtype=torch.float32)
+        xs = torch.arange(w, device=img.device, dtype=torch.float32)
+        gx = (xs[None, None, :] + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
+        gy = (ys[None, :, None] + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
+        grid = torch.stack([gx, gy], dim=-1)  # [B, H, W, 2] float32
+        out = F.grid_sample(img.float(), grid, mode=mode, padding_mode="border", align_corners=True)
+    return out.to(img.dtype)
 
 
 def resize_to(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Is an input damaged? Compare what was read with what the container declares.
 
-Pure logic (no av): video.py gathers the numbers, this module judges them and words
+Pure logic (no av): probe.py and reader.py gather the numbers, this module judges them and words
 the one-line message.
 
 A file is called damaged when any of these holds:

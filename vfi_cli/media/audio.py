@@ -4,7 +4,7 @@ Packets are copied (remuxed) when the output container accepts the codec, and
 re-encoded otherwise (AAC for .mp4/.mov, Opus for .webm, FLAC for .mkv). The
 writer calls `feed_until(t)` after each video packet so audio and video stay
 interleaved, and `finish(end)` to drain what is left up to the video's end.
-Only vfi_cli.video uses this module.
+Only vfi_cli.media.writer uses this module.
 """
 
 from __future__ import annotations

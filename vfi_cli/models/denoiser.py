@@ -4,6 +4,12 @@ The condition c [B, context_ch, H/f, W/f] is computed once per pair by ``Context
 the neighbours tell without the true frame: both neighbours aligned on the frame time by the
 block matcher, their difference (large where the alignment failed: occlusions, non-linear
 motion), the matcher's motion and the frame time t. The sampler then runs only the U-Net.
+
+In: the noisy scaled latent z1_t [B, E, H/f, W/f], timesteps s [B], the context c. Out: eps or v
+(config.prediction_type) shaped like z1_t. Architecture: the latent-diffusion U-Net (Ronneberger
+et al. 2015; Ho et al. 2020; Rombach et al. 2022) of ResBlocks with a time embedding and
+self-attention at the coarsest levels, conditioned by concatenation as in LDMVFI (Danier et al.,
+AAAI 2024).
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ import math
 import torch
 from torch import nn
 
-from vfi_cli.config import UNetConfig
-from vfi_cli.layers import (AttnBlock, ConvAct, Downsample, ResBlock, Upsample, cat_channels, group_norm,
+from vfi_cli.models.config import UNetConfig
+from vfi_cli.models.layers import (AttnBlock, ConvAct, Downsample, ResBlock, Upsample, cat_channels, group_norm,
                             timestep_embedding)
 
 

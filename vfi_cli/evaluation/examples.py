@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 if TYPE_CHECKING:
-    from .evaluate import Triplet
+    from vfi_cli.evaluation.protocol import Triplet
 
 ERROR_GAIN = 4  # error maps in example strips show |pred - truth| * 4
 

@@ -15,15 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vfi_cli import checkpoint
-from vfi_cli.config import LDMConfig
+from vfi_cli.models import checkpoint
+from vfi_cli.models.config import LDMConfig
 from vfi_cli.errors import DataError, WeightsError
-from vfi_cli.losses import (PatchDiscriminator, VGGPerceptual, adaptive_gan_weight, hinge_d_loss,
+from vfi_cli.training.losses import (PatchDiscriminator, VGGPerceptual, adaptive_gan_weight, hinge_d_loss,
                             reconstruction_loss)
-from vfi_cli.sampling import sample_latent
-from vfi_cli.schedulers import NoiseSchedule
-from vfi_cli.unet import UNet
-from vfi_cli.vqgan import VQGAN
+from vfi_cli.models.sampling import sample_latent
+from vfi_cli.models.schedulers import NoiseSchedule
+from vfi_cli.models.denoiser import UNet
+from vfi_cli.models.autoencoder import VQGAN
 
 
 WORTH_EVERY = 200  # steps between logs of the latent's worth (decoding the true latent vs noise)

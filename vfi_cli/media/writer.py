@@ -1,8 +1,10 @@
 """Encode RGB frames to a video file atomically, with exact timestamps and copied audio.
 
-Import it from vfi_cli.video. The file is written to a hidden temp file beside
-the target and renamed over it only when the writer closes cleanly; on any
-exception (KeyboardInterrupt included) the temp file is deleted.
+In: the frame size and rate, the source's VideoInfo to follow (`like`: pixel format, colour,
+rotation, audio), then frames (with their times for variable-rate output). Out: the file at its
+path, or nothing on failure. It is written to a hidden temp file beside the target and renamed
+over it only when the writer closes cleanly; on any exception (KeyboardInterrupt included) the
+temp file is deleted.
 
 Codec choice (by extension unless `codec` is given):
   .mp4 .mov .mkv -> libx264 (crf, preset), .webm -> libvpx-vp9 (constant quality:
@@ -25,22 +27,17 @@ import logging
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
-from vfi_cli.encoders import RGB_FORMATS, SUPPORTED_CONTAINERS, X264_PRESETS, default_codec, encoder_settings
 from vfi_cli.errors import OutputError
-from vfi_cli.tempfiles import cleanup_stale_temps, probe_writable, temp_path
-from vfi_cli.video_audio import AudioCopier
-
-if TYPE_CHECKING:
-    from vfi_cli.video import VideoInfo
+from vfi_cli.media.audio import AudioCopier
+from vfi_cli.media.encoders import RGB_FORMATS, encoder_settings
+from vfi_cli.media.probe import VideoInfo
+from vfi_cli.media.tempfiles import temp_path
 
 log = logging.getLogger(__name__)
-__all__ = ["SUPPORTED_CONTAINERS", "X264_PRESETS", "VideoWriter", "cleanup_stale_temps", "default_codec",
-           "probe_writable"]
 
 # FFmpeg AVColorSpace -> scale filter matrix for RGB -> YUV (unspecified: bt601, swscale's default).
 _MATRIX = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}

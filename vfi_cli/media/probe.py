@@ -1,8 +1,10 @@
 """Describe an input video (PyAV): geometry, exact rate, timing, pixel precision, colour, damage.
 
-Import it from vfi_cli.video. `probe` demuxes the whole file once (no decoding) to
-count packets and measure timestamps; that scan also finds a truncated file before any
-frame is decoded (see vfi_cli.integrity for the rule).
+In: a path. Out: a frozen VideoInfo (exact Fraction rate and time base, frame count, duration,
+colour tags, rotation, what the container declares), or one InputError line naming the file.
+`probe` demuxes the whole file once (no decoding) to count packets and measure timestamps;
+that scan also finds a truncated file before any frame is decoded (vfi_cli.media.integrity
+has the rule).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import av
 import av.container
 
 from vfi_cli.errors import InputError
-from vfi_cli.integrity import UNTIMED_FORMATS, Declared, Readable, damage_message
+from vfi_cli.media.integrity import UNTIMED_FORMATS, Declared, Readable, damage_message
 
 COLOR_KEYS = ("color_primaries", "color_trc", "colorspace", "color_range")
 

@@ -1,4 +1,9 @@
-"""Training-only losses: L1, SSIM, census, PatchGAN hinge with adaptive weight, optional VGG perceptual."""
+"""Training-only losses: L1, SSIM, census, PatchGAN hinge with adaptive weight, optional VGG perceptual.
+
+Frames in are [B, 3, H, W] in [-1, 1]; losses return scalars (the discriminator, patch logits). SSIM (Wang 2004);
+census / ternary loss (Meister et al., UnFlow, AAAI 2018; as in RIFE); PatchGAN with the hinge loss
+(Isola et al. 2017; Lim & Ye 2017) and the adaptive generator weight of VQGAN (Esser et al. 2021);
+VGG16 perceptual distance in the spirit of LPIPS (Zhang et al. 2018), from weights the user supplies."""
 
 from __future__ import annotations
 
