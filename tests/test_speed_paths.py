@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from vfi_cli import allocator
-from vfi_cli.layers import AttnBlock, cat_channels
-from vfi_cli.motion import _box, _box_inside, _pyramid
+from vfi_cli.models.layers import AttnBlock, cat_channels
+from vfi_cli.models.motion import _box, _box_inside, _pyramid
 
 
 @pytest.mark.parametrize("k", [3, 5, 9])
