@@ -1,3 +1,3 @@
-"""vfi: double a video's frame rate with a conditional latent diffusion interpolator."""
+"""vfi: double a video's frame rate: block matching, a flow decoder, and a diffusion-sampled latent that steers it."""
 
 __version__ = "0.1.0"

@@ -21,7 +21,8 @@ from vfi_cli.messages import err, fail, handles_errors, say, warn
 typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None, help="Double a video's frame rate with a latent diffusion interpolator.")
+                  rich_markup_mode=None,
+                  help="Double a video's frame rate: block matching, a flow decoder and a diffusion-sampled latent.")
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
