@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -194,12 +193,17 @@ def main(argv: list[str] | None = None) -> None:
     args.weights = args.weights.resolve() if args.weights else None
     args.before = args.before.resolve() if args.before else None
     args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:  # outputs and made clips (GBs at 4K); removed even on failure
+        run(args, Path(tmp))
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    """Every job of main(), its scratch files in tmp; writes speed.json and speed.md."""
     report: dict = {"clips": {}, "cpu_count": os.cpu_count(), "before": str(args.before) if args.before else None}
     lines = ["| job | interpolated frames/s | x minterpolate | wall s | user s | sys s (of CPU) | minor faults "
              "| peak RSS |", "|---|---|---|---|---|---|---|---|"]
     stage_lines = ["", "Where the time goes (seconds, whole job, default settings):", "",
                    "| clip | total | stages |", "|---|---|---|"]
-    tmp = Path(tempfile.mkdtemp())
     for name in args.only.split(","):
         clip = args.clips / name
         info = probe(clip)
@@ -252,7 +256,6 @@ def main(argv: list[str] | None = None) -> None:
     text = "\n".join(lines + notes + thread_lines + stage_lines + sweep)
     (args.out / "speed.md").write_text(text + "\n")
     print(text)
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
