@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from vfi_cli import allocator
-from vfi_cli.models.layers import AttnBlock, cat_channels
+from vfi_cli.models.layers import AttnBlock, _bands, cat_channels
 from vfi_cli.models.motion import _box, _box_inside, _pyramid
 
 
@@ -68,6 +68,48 @@ def test_attention_block_matches_plain_attention() -> None:
         att = torch.softmax(q.transpose(-1, -2) @ k / (c // 4) ** 0.5, dim=-1)  # [B, heads, HW, HW]
         ref = x + block.proj((v @ att.transpose(-1, -2)).reshape(b, c, h, w))
     torch.testing.assert_close(got, ref, atol=1e-4, rtol=1e-4)
+
+
+def _plain_attention(block: AttnBlock, x: torch.Tensor) -> torch.Tensor:
+    """Softmax attention over all positions of x [B, C, h, w], written out: the block's output."""
+    b, c, h, w = x.shape
+    q, k, v = block.qkv(block.norm(x)).reshape(b, 3, block.num_heads, c // block.num_heads, h * w).unbind(1)
+    att = torch.softmax(q.transpose(-1, -2) @ k / (c // block.num_heads) ** 0.5, dim=-1)  # [B, heads, HW, HW]
+    return x + block.proj((v @ att.transpose(-1, -2)).reshape(b, c, h, w))
+
+
+@pytest.mark.parametrize("n,window", [(1, 8), (8, 8), (9, 8), (45, 8), (80, 16), (17, 5)])
+def test_bands_tile_the_axis_in_near_equal_windows(n: int, window: int) -> None:
+    bands = _bands(n, window)
+    assert bands[0][0] == 0 and bands[-1][1] == n
+    assert all(a1 == b0 for (_, a1), (b0, _) in zip(bands, bands[1:]))
+    sizes = [e - s for s, e in bands]
+    assert max(sizes) <= window and max(sizes) - min(sizes) <= 1
+    assert len(bands) == -(-n // window)
+
+
+def test_windowed_attention_attends_within_each_window() -> None:
+    torch.manual_seed(0)
+    block = AttnBlock(16, num_heads=2, window=4).eval()
+    torch.nn.init.normal_(block.proj.weight)
+    x = torch.randn(2, 16, 9, 7).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        got = block(x)
+        # the norm is over the whole map; the attention within each of the 3 x 2 windows
+        normed = block.norm(x)
+        ref = torch.empty_like(x)
+        for y0, y1 in [(0, 3), (3, 6), (6, 9)]:
+            for x0, x1 in [(0, 3), (3, 7)]:
+                part = AttnBlock(16, num_heads=2).eval()
+                part.load_state_dict(block.state_dict())
+                part.norm = torch.nn.Identity()
+                ref[..., y0:y1, x0:x1] = _plain_attention(part, normed[..., y0:y1, x0:x1]) - normed[..., y0:y1, x0:x1]
+        ref = x + ref
+    torch.testing.assert_close(got, ref, atol=1e-4, rtol=1e-4)
+    # a map no larger than the window is attended globally, as without a window
+    small = x[..., :4, :4]
+    with torch.no_grad():
+        torch.testing.assert_close(block(small), _plain_attention(block, small), atol=1e-4, rtol=1e-4)
 
 
 _CHURN = """

@@ -70,14 +70,14 @@ class UNet(nn.Module):
                 blocks = nn.ModuleList([ResBlock(ch, cfg.ch * mult, temb, cfg.dropout)])
                 ch = cfg.ch * mult
                 if lvl in cfg.attn_levels:
-                    blocks.append(AttnBlock(ch, cfg.num_heads))
+                    blocks.append(AttnBlock(ch, cfg.num_heads, cfg.attn_window))
                 self.down.append(blocks)
                 skips.append(ch)
             if lvl < len(cfg.ch_mult) - 1:
                 self.down.append(nn.ModuleList([Downsample(ch)]))
                 skips.append(ch)
 
-        self.mid = nn.ModuleList([ResBlock(ch, ch, temb, cfg.dropout), AttnBlock(ch, cfg.num_heads),
+        self.mid = nn.ModuleList([ResBlock(ch, ch, temb, cfg.dropout), AttnBlock(ch, cfg.num_heads, cfg.attn_window),
                                   ResBlock(ch, ch, temb, cfg.dropout)])
 
         self.up = nn.ModuleList()
@@ -86,7 +86,7 @@ class UNet(nn.Module):
                 blocks = nn.ModuleList([ResBlock(ch + skips.pop(), cfg.ch * mult, temb, cfg.dropout)])
                 ch = cfg.ch * mult
                 if lvl in cfg.attn_levels:
-                    blocks.append(AttnBlock(ch, cfg.num_heads))
+                    blocks.append(AttnBlock(ch, cfg.num_heads, cfg.attn_window))
                 if lvl > 0 and i == cfg.num_res_blocks:
                     blocks.append(Upsample(ch))
                 self.up.append(blocks)

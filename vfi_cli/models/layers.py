@@ -46,25 +46,46 @@ class ResBlock(nn.Module):
 
 
 class AttnBlock(nn.Module):
-    """Multi-head self-attention over all spatial positions, residual."""
+    """Multi-head self-attention over the spatial positions, residual: over all of them, or, with
+    window > 0 and a map wider or taller than window, within each cell of a grid of near-equal
+    windows of at most window x window positions (the cost grows with the map's area, not its square)."""
 
-    def __init__(self, ch: int, num_heads: int = 4):
+    def __init__(self, ch: int, num_heads: int = 4, window: int = 0):
         super().__init__()
         assert ch % num_heads == 0, "channels must divide into heads"
         self.num_heads = num_heads
+        self.window = window
         self.norm = group_norm(ch)
         self.qkv = nn.Conv2d(ch, 3 * ch, 1)
         self.proj = nn.Conv2d(ch, ch, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
+    def _attend(self, qkv: torch.Tensor) -> torch.Tensor:
+        """qkv [B, h, w, 3C] -> softmax attention over all h * w positions [B, h, w, C]."""
+        b, h, w, c3 = qkv.shape
         # tokens with the head dim innermost ([B, heads, HW, d], stride 1 on d): what the fused
         # (flash) attention kernels take; a layout with d strided falls back to the slow math path
-        qkv = self.qkv(self.norm(x)).permute(0, 2, 3, 1).reshape(b, h * w, 3, self.num_heads, c // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, v = qkv.reshape(b, h * w, 3, self.num_heads, c3 // (3 * self.num_heads)).permute(2, 0, 3, 1, 4).unbind(0)
         out = F.scaled_dot_product_attention(q, k, v)  # [B, heads, HW, d]
-        out = out.transpose(1, 2).reshape(b, h, w, c).permute(0, 3, 1, 2)  # [B, C, H, W] (channels_last)
-        return x + self.proj(out)
+        return out.transpose(1, 2).reshape(b, h, w, c3 // 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        qkv = self.qkv(self.norm(x)).permute(0, 2, 3, 1)  # [B, h, w, 3C]
+        if self.window and max(h, w) > self.window:
+            out = qkv.new_empty(b, h, w, c)
+            for y0, y1 in _bands(h, self.window):
+                for x0, x1 in _bands(w, self.window):
+                    out[:, y0:y1, x0:x1] = self._attend(qkv[:, y0:y1, x0:x1])
+        else:
+            out = self._attend(qkv)
+        return x + self.proj(out.permute(0, 3, 1, 2))  # [B, C, H, W] (channels_last)
+
+
+def _bands(n: int, window: int) -> list[tuple[int, int]]:
+    """[0, n) cut into ceil(n / window) bands whose sizes differ by at most one: [(start, end)]."""
+    k = -(-n // window)
+    edges = [i * n // k for i in range(k + 1)]
+    return list(zip(edges[:-1], edges[1:]))
 
 
 class Downsample(nn.Module):
