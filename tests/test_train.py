@@ -215,3 +215,26 @@ def test_training_logs_the_latents_worth(tmp_path, clip):
     assert "spans 3" in res.output
     res = run("train-vqgan", "--data", clip, "--out", tmp_path / "w2", "--spans", "1", *COMMON)
     assert res.exit_code != 0 and "--spans must be integers >= 2" in res.output
+
+
+def test_denoiser_finetune_from_a_model_dir_with_a_pixel_loss(tmp_path, clip, autoencoder):
+    ldm = tmp_path / "ldm"
+    assert run("train-ldm", "--data", clip, "--vqgan", autoencoder, "--out", ldm, "--max-steps", "1", *COMMON).exit_code == 0
+    ft = tmp_path / "ft"
+    res = run("train-ldm", "--data", clip, "--vqgan", autoencoder, "--out", ft, "--max-steps", "2", "--init", ldm,
+              "--decode-weight", "10", "--ema-decay", "0", "--lr", "1e-2", *COMMON)
+    assert res.exit_code == 0, res.output
+    assert "pixel=" in res.output  # the decoded frame's loss is logged beside the latent's
+    _, _, _, start = checkpoint.load_interpolator(ldm)
+    _, _, _, data = checkpoint.load_interpolator(ft)
+    assert data["latent_scale"] == start["latent_scale"]  # kept from --init, not recalibrated
+    a, b = load_file(str(ldm / "model.safetensors")), load_file(str(ft / "model.safetensors"))
+    assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)
+    assert data["training"]["decode_weight"] == 10 and data["training"]["init_from"] == str(ldm)
+    # a denoiser of another autoencoder's latents is refused in one line
+    other = tmp_path / "other_ae"
+    assert run("train-vqgan", "--data", clip, "--out", other, "--max-steps", "1", "--seed", "7", *COMMON).exit_code == 0
+    res = run("train-ldm", "--data", clip, "--vqgan", other, "--out", tmp_path / "bad", "--init", ldm, *COMMON)
+    assert res.exit_code == 1 and "encoder differs from --vqgan's" in res.output
+    res = run("train-ldm", "--data", clip, "--vqgan", autoencoder, "--out", tmp_path / "bad2", "--init", clip, *COMMON)
+    assert res.exit_code == 1 and "--init" in res.output

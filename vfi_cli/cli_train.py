@@ -53,6 +53,8 @@ _MAX_STEPS = typer.Option(20000, min=1, metavar="N", help="Total optimizer steps
 _MAX_MINUTES = typer.Option(None, min=0.0, metavar="MIN", help="Stop (and save) after this many minutes.")
 _LR = typer.Option(2e-4, min=0.0, metavar="LR", help="Peak learning rate (warm-up, then cosine decay to 10%).")
 _SEED = typer.Option(0, metavar="S", help="Seed of the data order, augmentation and initial weights.")
+_EMA = typer.Option(0.999, min=0.0, max=1.0, metavar="D", help="Decay of the weights' moving average that is "
+                    "saved (lower for short fine-tunes, e.g. 0.99).")
 _CKPT = typer.Option(250, min=1, metavar="N", help="Save a checkpoint every N steps (and at the end or on Ctrl-C).")
 _MAX_SIDE = typer.Option(None, min=16, metavar="PX", help="Downscale training videos so the longer side is at most "
                          "PX.")
@@ -79,6 +81,7 @@ def train_vqgan(
     lr: float = _LR,
     seed: int = _SEED,
     ckpt_every: int = _CKPT,
+    ema_decay: float = _EMA,
     max_side: Optional[int] = _MAX_SIDE,
     lpips_weights: Optional[Path] = typer.Option(None, metavar="FILE", help="Local torchvision VGG16 state dict to "
                                                  "add an LPIPS term (nothing is downloaded)."),
@@ -109,7 +112,7 @@ def train_vqgan(
     """Train the autoencoder (posterior encoder, KL latent, interpolating decoder) on frame triplets."""
     _prepare_out(out, resume)
     _train("vqgan", data, out, crop, preset=preset.value, max_steps=max_steps, max_minutes=max_minutes,
-           batch_size=batch_size, lr=lr, seed=seed, ckpt_every=ckpt_every, max_side=max_side,
+           batch_size=batch_size, lr=lr, seed=seed, ckpt_every=ckpt_every, ema_decay=ema_decay, max_side=max_side,
            lpips_weights=str(lpips_weights) if lpips_weights else None, disc_weight=disc_weight,
            disc_start=disc_start, init_from=str(init) if init else None, freeze_encoder=freeze_encoder,
            strides=_ints(strides), pan=pan, align=align, spans=_ints(spans, "--spans", 2, True),
@@ -133,16 +136,23 @@ def train_ldm(
     lr: float = _LR,
     seed: int = _SEED,
     ckpt_every: int = _CKPT,
+    ema_decay: float = _EMA,
     max_side: Optional[int] = _MAX_SIDE,
     strides: str = _STRIDES,
     spans: str = _SPANS,
+    init: Optional[Path] = typer.Option(None, metavar="DIR", help="Start from this model directory's denoiser "
+                                        "and latent scale (its autoencoder's encoder must be --vqgan's)."),
+    decode_weight: float = typer.Option(0.0, min=0.0, metavar="W", help="Add W x the pixel loss (L1, SSIM, "
+                                        "census) of the frame decoded from the predicted latent (0 = latent "
+                                        "loss only)."),
     resume: bool = _RESUME,
 ):
     """Train the denoising U-Net on the latents of a trained autoencoder."""
     _prepare_out(out, resume)
     _train("ldm", data, out, crop, vqgan_dir=str(vqgan), preset=preset.value, max_steps=max_steps,
-           max_minutes=max_minutes, batch_size=batch_size, lr=lr, seed=seed, ckpt_every=ckpt_every,
-           max_side=max_side, strides=_ints(strides), spans=_ints(spans, "--spans", 2, True))
+           max_minutes=max_minutes, batch_size=batch_size, lr=lr, seed=seed, ckpt_every=ckpt_every, ema_decay=ema_decay,
+           max_side=max_side, strides=_ints(strides), spans=_ints(spans, "--spans", 2, True),
+           init_from=str(init) if init else None, decode_weight=decode_weight)
 
 
 def _prepare_out(out: Path, resume: bool) -> None:

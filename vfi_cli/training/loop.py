@@ -61,7 +61,8 @@ class TrainConfig:
     sample_steps: tuple[int, ...] = ()  # vqgan with on_samples: sampler step counts, one drawn per batch
     disc_weight: float = 0.0  # 0 = no GAN
     disc_start: int = 5000
-    init_from: str | None = None  # vqgan only: start from this autoencoder dir's weights
+    init_from: str | None = None  # start from this autoencoder dir's (vqgan) or model dir's denoiser (ldm) weights
+    decode_weight: float = 0.0  # ldm only: weight of the pixel loss of the frame decoded from the predicted latent
     freeze_encoder: bool = False  # vqgan only: train the decoder alone (latents stay valid for a denoiser)
 
 
@@ -252,7 +253,7 @@ def _train(tc: TrainConfig, out: Path, console: Console, log, rank: int, local_r
             objective.cfg = dataclasses.replace(objective.cfg, latent_scale=state["latent_scale"])
         step = state["step"]
         log(f"resumed {out} at step {step}")
-    elif objective.kind == "ldm":
+    elif objective.kind == "ldm" and not objective.initialised:
         calib = dataclasses.replace(tc, batch_size=max(16, tc.batch_size))
         frames, times = _batch(dataset, 0, calib, rank=0)
         scale = objective.calibrate(frames.to(device), times.to(device))  # same on every rank

@@ -35,6 +35,12 @@ def _psnr(pred: torch.Tensor, x: torch.Tensor) -> float:
     return 10.0 * math.log10(1.0 / max(mse, 1e-12))
 
 
+def _same_encoder(a: VQGAN, b: VQGAN) -> bool:
+    """Whether two autoencoders have the same posterior encoder (so their latents mean the same)."""
+    sa, sb = a.encoder.state_dict(), b.encoder.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k].cpu(), sb[k].cpu()) for k in sa)
+
+
 class VQGANObjective:
     """L1 + SSIM + census + KL (+ LPIPS when VGG weights are given) (+ PatchGAN after disc_start).
 
@@ -142,8 +148,7 @@ class _LatentSampler:
             self.cfg, ae, self.unet, _ = checkpoint.load_interpolator(model_dir)
         except WeightsError as e:
             raise WeightsError(f"--on-samples: {e}") from None
-        a, b = ae.encoder.state_dict(), vqgan.encoder.state_dict()
-        if a.keys() != b.keys() or any(not torch.equal(a[k], b[k].cpu()) for k in a):
+        if not _same_encoder(ae, vqgan):
             raise WeightsError(f"--on-samples {model_dir}: its autoencoder's encoder differs from --init's")
         self.unet.requires_grad_(False).to(device)
 
@@ -185,6 +190,26 @@ class LDMObjective:
                             f"(e.g. {max(multiple, tc.crop // multiple * multiple)})")
         self.net = UNet(unet_cfg, self.vqgan.cfg.factor).to(device)
         self.schedule = NoiseSchedule(self.cfg.scheduler)
+        self.initialised = False  # True: weights and latent scale come from --init (no calibration)
+        if tc.init_from:
+            self._init_from(Path(tc.init_from))
+
+    def _init_from(self, model_dir: Path) -> None:
+        """Start from a trained model dir's denoiser and latent scale (its encoder must be --vqgan's)."""
+        try:
+            cfg, ae, unet, data = checkpoint.load_interpolator(model_dir)
+        except WeightsError as e:
+            raise WeightsError(f"--init: {e}") from None
+        if not _same_encoder(ae, self.vqgan):
+            raise WeightsError(f"--init {model_dir}: its autoencoder's encoder differs from --vqgan's, so its "
+                               "latents mean something else")
+        try:
+            self.net.load_state_dict(unet.state_dict())
+        except RuntimeError:
+            raise WeightsError(f"--init {model_dir}: its denoiser's parameters differ from the "
+                               f"{self.tc.preset!r} preset's") from None
+        self.cfg = replace(self.cfg, latent_scale=data.get("latent_scale", cfg.latent_scale))
+        self.initialised = True
 
     def aux_modules(self) -> dict[str, nn.Module]:
         return {}
@@ -209,9 +234,18 @@ class LDMObjective:
         s = torch.randint(0, self.cfg.scheduler.num_train_timesteps, (z1.shape[0],), device=z1.device)
         noise = torch.randn_like(z1)
         core = net.module if hasattr(net, "module") else net
-        out = net(self.schedule.add_noise(z1, noise, s), s, core.context(pair))
+        z_t = self.schedule.add_noise(z1, noise, s)
+        out = net(z_t, s, core.context(pair))
         loss = F.mse_loss(out, self.schedule.target(z1, noise, s))
-        return loss, {"mse": loss.item()}
+        logs = {"mse": loss.item()}
+        if self.tc.decode_weight > 0:  # the frame decoded from the predicted latent, scored like the autoencoder's
+            x0_pred, _ = self.schedule.predict_x0_eps(out, z_t, s)
+            frame = self.vqgan.decode(x0_pred / self.cfg.latent_scale, pair)
+            terms = reconstruction_loss(frame, batch[:, 1], self.tc.w_ssim, self.tc.w_census)
+            pixel = sum(terms.values())
+            loss = loss + self.tc.decode_weight * pixel
+            logs["pixel"] = pixel.item()
+        return loss, logs
 
     def disc_loss(self, step: int) -> None:
         return None
