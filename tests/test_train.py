@@ -170,6 +170,12 @@ def test_a_decoder_without_alignment_is_finetuned_with_it_and_swapped_in(tmp_pat
     assert vq2.cfg.align_scales == preset("tiny").vqgan.align_scales and vq_old.align is None
     assert all(torch.equal(a, b) for a, b in zip(vq2.state_dict().values(), vq_old.state_dict().values()))
     assert all(torch.equal(a, b) for a, b in zip(unet2.state_dict().values(), unet_old.state_dict().values()))
+    checkpoint.use_decoder_settings(ldm, tmp_path / "set13", "tiny", align_smooth=13)  # one setting replaced
+    cfg3, vq3, _, data3 = checkpoint.load_interpolator(tmp_path / "set13")
+    assert vq3.cfg.align_smooth == cfg3.vqgan.align_smooth == 13 == data3["decoder_settings"]["align_smooth"]
+    assert vq3.cfg.align_scales == preset("tiny").vqgan.align_scales
+    with pytest.raises(ValueError, match="not decoder settings"):
+        checkpoint.use_decoder_settings(ldm, tmp_path / "bad_set", "tiny", embed_dim=4)
     plain = tmp_path / "plain"
     assert run("train-vqgan", "--data", clip, "--out", plain, "--max-steps", "1", "--no-align", *COMMON).exit_code == 0
     vq_plain, _ = checkpoint.load_autoencoder(plain)

@@ -223,13 +223,18 @@ def swap_autoencoder(model_dir: Path, autoencoder_dir: Path, out: Path) -> None:
     save_interpolator(Path(out), cfg, unet.state_dict(), Path(autoencoder_dir), meta)
 
 
-def use_decoder_settings(model_dir: Path, out: Path, preset_name: str) -> None:
+def use_decoder_settings(model_dir: Path, out: Path, preset_name: str, **overrides: Any) -> None:
     """Write `out`: the model of `model_dir` with the preset's decoder settings (alignment, warp
-    sampling; VQGANConfig.SETTINGS), which change how the decoder runs but not its parameters."""
+    sampling; VQGANConfig.SETTINGS), which change how the decoder runs but not its parameters;
+    ``overrides`` replace some of them (e.g. align_smooth=13)."""
     from vfi_cli.models.config import VQGANConfig, preset
 
+    unknown = set(overrides) - set(VQGANConfig.SETTINGS)
+    if unknown:
+        raise ValueError(f"not decoder settings: {sorted(unknown)}; choose from {', '.join(VQGANConfig.SETTINGS)}")
     cfg, vq, unet, data = load_interpolator(Path(model_dir))
-    new = dataclasses.replace(vq.cfg, **{k: getattr(preset(preset_name).vqgan, k) for k in VQGANConfig.SETTINGS})
+    settings = {k: getattr(preset(preset_name).vqgan, k) for k in VQGANConfig.SETTINGS} | overrides
+    new = dataclasses.replace(vq.cfg, **settings)
     meta = _carried_meta(data)
     meta["decoder_settings"] = {"preset": preset_name, **{k: getattr(new, k) for k in VQGANConfig.SETTINGS}}
     with tempfile.TemporaryDirectory() as tmp:
