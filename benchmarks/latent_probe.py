@@ -5,7 +5,7 @@ counts), plus frame blending; drop-odd-frames protocol, the same code as `vfi ev
 
 Run from the repository root:
   python benchmarks/latent_probe.py [--weights DIR] [--set eval|validation] [--steps-list 1,2,4]
-                                    [--max-pairs N] [--fid]
+                                    [--sampler NAME] [--temperature T] [--max-pairs N] [--fid]
 Writes benchmarks/results/latent_probe_<set>.json and .md.
 """
 
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", choices=sorted(SETS), default="eval")
     ap.add_argument("--steps-list", default="1,2,4", help="sampler step counts to score")
     ap.add_argument("--sampler", default=None)
+    ap.add_argument("--temperature", type=float, default=None, help="sampler temperature (default: the model's)")
     ap.add_argument("--max-pairs", type=int, default=None)
     ap.add_argument("--fid", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -64,14 +65,17 @@ def main(argv: list[str] | None = None) -> None:
     runs = [("oracle", None), ("noise", None)] + [("sampled", int(s)) for s in args.steps_list.split(",")]
     rows, doc = [], {}
     for latent, steps in runs:
-        interp = Interpolator.load(args.weights, device="cpu", steps=steps, sampler=args.sampler)
+        interp = Interpolator.load(args.weights, device="cpu", steps=steps, sampler=args.sampler,
+                                   temperature=args.temperature)
         name = latent if steps is None else f"sampled, {interp.sampler_name} x{steps}"
+        name += f", temperature {interp.temperature:g}" if steps is not None and interp.temperature != 1 else ""
         t0 = time.perf_counter()
         res = runner.evaluate(paths, interp.sequential_pairs(latent), max_pairs=args.max_pairs, fid=args.fid,
                               with_truth=latent == "oracle")
         secs = time.perf_counter() - t0
         rows.append((name, res, secs))
         doc[name] = report.result_to_json(res, {"latent": latent, "steps": steps, "sampler": interp.sampler_name,
+                                                "temperature": interp.temperature,
                                                 "weights": str(args.weights or "default"),
                                                 "weights_sha256": interp.sha256, "max_pairs": args.max_pairs,
                                                 "wall_seconds": secs})

@@ -59,3 +59,29 @@ def test_eval_fid_without_the_extra_says_how_to_install(tmp_path, monkeypatch):
     clip = make_clip(tmp_path / "c.mkv", n_frames=5)
     res = run("eval", clip, "--method", "blend", "--fid")
     assert res.exit_code == 1 and "pip install" in res.output, res.output
+
+
+def test_eval_temperature_is_recorded_and_checked(tmp_path, tiny_weights):
+    """--temperature reaches the sampler (0 and 1 give different frames with DDPM), the JSON records
+    it, and a value outside [0, 1] is a one-line usage error, also when it comes from a config."""
+    import shutil
+
+    clip = make_clip(tmp_path / "c.mkv", n_frames=5, width=40, height=32)
+    docs = {}
+    for temp in ("0", "1"):
+        res = run("eval", clip, "--weights", tiny_weights, "--json", tmp_path / f"{temp}.json", "--sampler", "ddpm",
+                  "--steps", "3", "--temperature", temp)
+        assert res.exit_code == 0, res.output
+        docs[temp] = json.loads((tmp_path / f"{temp}.json").read_text())
+    assert docs["0"]["provenance"]["temperature"] == 0.0 and docs["1"]["provenance"]["temperature"] == 1.0
+    assert docs["0"]["pooled"]["psnr"] != docs["1"]["pooled"]["psnr"]
+    res = run("eval", clip, "--weights", tiny_weights, "--temperature", "1.5")
+    assert res.exit_code == 2 and "--temperature" in res.output
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_weights, bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["model"]["default_temperature"] = 3.0
+    (bad / "config.json").write_text(json.dumps(cfg))
+    res = run("eval", clip, "--weights", bad)
+    out = res.output.strip()
+    assert res.exit_code == 1 and "temperature 3.0 is outside [0, 1]" in out and "\n" not in out, out

@@ -211,9 +211,10 @@ def test_stats_json_names_every_stage_and_tiling_runs_through_the_cli(tmp_path, 
     src = make_clip(tmp_path / "in.mkv", n_frames=5, width=640, height=480)
     stats = tmp_path / "s.json"
     res = run("double", src, tmp_path / "o.mkv", "--weights", tiny_weights, "-q", "--stats-json", stats,
-              "--tile-pixels", str(512 * 512))  # 640x480 frames -> two tiles
+              "--tile-pixels", str(512 * 512), "--temperature", "0.5")  # 640x480 frames -> two tiles
     assert res.exit_code == 0, res.output
     data = json.loads(stats.read_text())
+    assert data["temperature"] == 0.5 and data["sampler"] == "ddim"
     stages = data["stage_seconds"]
     assert {"scene check", "upload frames", "sampler", "align + decoder", "encode video (thread)"} <= set(stages)
     assert all(v >= 0 for v in stages.values())

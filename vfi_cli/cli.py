@@ -68,6 +68,9 @@ def double(
     times: int = typer.Option(1, min=1, max=4, metavar="K", help="Multiply the frame rate by 2**K."),
     steps: Optional[int] = typer.Option(None, min=1, metavar="N", help="Sampler steps (default: the model's)."),
     sampler: Optional[Sampler] = typer.Option(None, help="Diffusion sampler (default: the model's)."),
+    temperature: Optional[float] = typer.Option(None, min=0.0, max=1.0, metavar="T", help="Scale of the sampler's "
+                                                "noise: 1 = sample the model's distribution, 0 = stay at its "
+                                                "mean (default: the model's)."),
     seed: int = typer.Option(0, min=0, metavar="S", help="Noise seed: the same seed gives the same output."),
     batch_size: int = typer.Option(4, min=1, metavar="B", help="Frame pairs per model call."),
     tile_pixels: int = typer.Option(DEFAULT_TILE_PIXELS, min=0, metavar="P", help="Larger frames run in "
@@ -94,7 +97,8 @@ def double(
     from vfi_cli.pipeline import DoubleOptions, double_frame_rate
 
     interp = _prepare_run(input, output, overwrite, stats_json, weights=weights, device=device, steps=steps,
-                          sampler=sampler, seed=seed, precision=precision, tile_pixels=tile_pixels)
+                          sampler=sampler, temperature=temperature, seed=seed, precision=precision,
+                          tile_pixels=tile_pixels)
     opts = DoubleOptions(times=times, batch_size=batch_size, scene_threshold=scene_threshold, codec=codec,
                          crf=crf, preset=preset.value, lossless=lossless, overwrite=overwrite,
                          allow_damaged=allow_damaged)
@@ -104,7 +108,7 @@ def double(
 
 
 def _prepare_run(input: Path, output: Path, overwrite: bool, stats_json: Optional[Path], *, weights, device,
-                 steps, sampler, seed, precision, tile_pixels, before_load=None):
+                 steps, sampler, temperature, seed, precision, tile_pixels, before_load=None):
     """Checks shared by `double` and `retime` (paths, --stats-json), then the model;
     `before_load()` runs more checks first (so a bad request fails before the slow load)."""
     from vfi_cli.interpolator import Interpolator
@@ -116,7 +120,7 @@ def _prepare_run(input: Path, output: Path, overwrite: bool, stats_json: Optiona
     if before_load is not None:
         before_load()
     return Interpolator.load(weights, device=device.value, steps=steps, sampler=sampler.value if sampler else None,
-                             seed=seed, precision=precision.value, tile_pixels=tile_pixels)
+                             temperature=temperature, seed=seed, precision=precision.value, tile_pixels=tile_pixels)
 
 
 def _with_progress(input: Path, factor, verb: str, quiet: bool, run):
@@ -136,7 +140,8 @@ def _report_run(s, interp, input: Path, output: Path, stats_json: Optional[Path]
         import json
 
         stats_json.write_text(json.dumps({**dataclasses.asdict(s), "sampler": interp.sampler_name,
-                                          "steps": interp.steps, "device": str(interp.device)}, indent=1))
+                                          "steps": interp.steps, "temperature": interp.temperature,
+                                          "device": str(interp.device)}, indent=1))
     for note in s.notes:
         warn(f"{output}: {note}")
     if s.damage:
@@ -146,6 +151,13 @@ def _report_run(s, interp, input: Path, output: Path, stats_json: Optional[Path]
         f"{s.synthesized} synthesized ({interp.describe()}), {s.cuts} scene cuts and "
         f"{s.duplicates} repeated frames copied{extra}, {s.seconds:.1f} s "
         f"({s.frames_in / max(s.seconds, 1e-9):.2f} input frames/s)")
+
+
+def _as_double(name: str):
+    """`vfi double`'s declaration of option NAME (one source for the options both commands share)."""
+    import inspect
+
+    return inspect.signature(double).parameters[name].default
 
 
 @app.command("eval")
@@ -159,6 +171,7 @@ def eval_(
                                   "through the same code path."),
     steps: Optional[int] = typer.Option(None, min=1, metavar="N", help="Sampler steps (default: the model's)."),
     sampler: Optional[Sampler] = typer.Option(None, help="Diffusion sampler (default: the model's)."),
+    temperature: Optional[float] = _as_double("temperature"),
     seed: int = typer.Option(0, min=0, metavar="S", help="Noise seed."),
     batch_size: int = typer.Option(4, min=1, metavar="B", help="Triplets per model call."),
     max_pairs: Optional[int] = typer.Option(None, min=1, metavar="N", help="At most N triplets per clip."),
@@ -187,10 +200,11 @@ def eval_(
         from vfi_cli.interpolator import Interpolator
 
         interp = Interpolator.load(weights, device=device.value, steps=steps,
-                                   sampler=sampler.value if sampler else None, seed=seed)
+                                   sampler=sampler.value if sampler else None, temperature=temperature, seed=seed)
         fn = interp.sequential_pairs(latent.value)  # noise keyed by a running pair index: --batch-size changes nothing
         provenance.update(weights=str(weights or "default"), weights_sha256=interp.sha256, latent=latent.value,
-                          sampler=interp.sampler_name, steps=interp.steps, seed=seed, device=str(interp.device))
+                          sampler=interp.sampler_name, steps=interp.steps, temperature=interp.temperature,
+                          seed=seed, device=str(interp.device))
     else:
         fn = ev.BASELINES[method.value]
     from vfi_cli.interpolator import resolve_device
@@ -209,13 +223,6 @@ def eval_(
             fail(f"cannot write {json_out}: {e.strerror}")
 
 
-def _as_double(name: str):
-    """`vfi double`'s declaration of option NAME (one source for the options both commands share)."""
-    import inspect
-
-    return inspect.signature(double).parameters[name].default
-
-
 @app.command()
 @handles_errors
 def retime(
@@ -228,6 +235,7 @@ def retime(
     weights: Optional[Path] = _as_double("weights"),
     steps: Optional[int] = _as_double("steps"),
     sampler: Optional[Sampler] = _as_double("sampler"),
+    temperature: Optional[float] = _as_double("temperature"),
     seed: int = _as_double("seed"),
     batch_size: int = _as_double("batch_size"),
     tile_pixels: int = _as_double("tile_pixels"),
@@ -256,7 +264,8 @@ def retime(
         fail(str(e), 2)
     rate: list = []
     interp = _prepare_run(input, output, overwrite, stats_json, weights=weights, device=device, steps=steps,
-                          sampler=sampler, seed=seed, precision=precision, tile_pixels=tile_pixels,
+                          sampler=sampler, temperature=temperature, seed=seed, precision=precision,
+                          tile_pixels=tile_pixels,
                           before_load=lambda: rate.append(rt.target_rate(probe(input), wanted, by)))
     opts = rt.RetimeOptions(rate=rate[0], batch_size=batch_size, scene_threshold=scene_threshold, codec=codec,
                             crf=crf, preset=preset.value, lossless=lossless, overwrite=overwrite,

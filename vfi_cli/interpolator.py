@@ -3,9 +3,10 @@
 In: frames uint8 or uint16 [B, H, W, 3] (RGB; uploaded once as float [B, 3, H, W] in [-1, 1],
 padded to the model stride), pair keys for the noise, frame times t in (0, 1) (default 1/2).
 Out: new frames [B, H, W, 3] of the same dtype. Per pair: align the neighbours on t (block
-matcher), sample the latent with the denoiser (DDIM, 1 step by default), decode. The latent can
-instead be the true frame's ("oracle") or the sampler's initial noise ("noise"): what `vfi eval
---latent` measures. Inference only: nothing from vfi_cli.training or vfi_cli.evaluation.
+matcher), sample the latent with the denoiser (the model's default sampler, steps and temperature),
+decode. The latent can instead be the true frame's ("oracle") or the sampler's initial noise
+("noise"): what `vfi eval --latent` measures. Inference only: nothing from vfi_cli.training or
+vfi_cli.evaluation.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class Interpolator:
     """Holds the autoencoder and the denoiser (inference parts only) on one device."""
 
     def __init__(self, cfg: LDMConfig, vqgan, unet, *, device: torch.device, sampler: str | None = None,
-                 steps: int | None = None, seed: int = 0, precision: str = "auto", sha256: str = "",
+                 steps: int | None = None, temperature: float | None = None, seed: int = 0,
+                 precision: str = "auto", sha256: str = "",
                  tile_pixels: int = tiling.DEFAULT_TILE_PIXELS, tile_overlap: int = tiling.DEFAULT_OVERLAP):
         self.cfg = cfg
         if tile_pixels and tile_pixels < (4 * tile_overlap) ** 2:
@@ -90,6 +92,10 @@ class Interpolator:
         self.steps = steps or cfg.default_steps
         if not 1 <= self.steps <= cfg.scheduler.num_train_timesteps:
             raise VfiError(f"--steps must be between 1 and {cfg.scheduler.num_train_timesteps}")
+        self.temperature = cfg.default_temperature if temperature is None else float(temperature)
+        if not 0.0 <= self.temperature <= 1.0:
+            raise VfiError(f"sampler temperature {self.temperature} is outside [0, 1] "
+                           "(--temperature, or the model's default_temperature)")
         self.seed = seed
         self.sha256 = sha256
         if precision == "auto":
@@ -118,7 +124,8 @@ class Interpolator:
         return cls(cfg, vqgan, unet, device=resolve_device(device), sha256=sha, **kw)
 
     def describe(self) -> str:
-        return f"{self.sampler_name} x{self.steps} steps on {self.device}"
+        temp = "" if self.temperature == 1.0 else f", temperature {self.temperature:g}"
+        return f"{self.sampler_name} x{self.steps} steps{temp} on {self.device}"
 
     def _autocast(self):
         if self.autocast_dtype is None:
@@ -153,8 +160,9 @@ class Interpolator:
 
         Per pair: align on t (block matcher), sample the latent with the denoiser from noise keyed
         by keys[i], decode. latent="oracle" decodes the posterior mean of the true frames `truth`
-        instead (what a perfect denoiser returns); "noise" decodes the sampler's initial noise
-        (no denoising). Adds the seconds of "sampler" and "align + decoder" to ``timings``."""
+        instead (what a perfect denoiser returns); "noise" decodes the sampler's initial noise at
+        temperature 1, i.e. a draw from the latent's prior (no denoising: the EDEN test). Adds the
+        seconds of "sampler" and "align + decoder" to ``timings``."""
         if latent not in LATENTS:
             raise VfiError(f"unknown latent source {latent!r}; choose one of {', '.join(LATENTS)}")
         if latent == "oracle" and truth is None:
@@ -167,7 +175,7 @@ class Interpolator:
         noise = torch.stack([torch.randn((c, hp // f, wp // f), generator=g) for g in gens]).to(self.device)
         spent = {"sampler": 0.0, "align + decoder": 0.0}
         scale = self.cfg.latent_scale
-        if latent == "noise":  # the sampler's x_T, unscaled: what decoding looks like with no denoising
+        if latent == "noise":  # the sampler's x_T at temperature 1, unscaled: decoding with no denoising
             noise = noise * make_sampler(self.sampler_name, self.cfg.scheduler).init_noise_sigma / scale
 
         def synth(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
@@ -184,7 +192,8 @@ class Interpolator:
                     z = cut(noise, f)
                 else:
                     z = sample_latent(self.unet, self.cfg.scheduler, self.unet.context(pair).float(), cut(noise, f),
-                                      self.sampler_name, self.steps, gens, self._autocast) / scale
+                                      self.sampler_name, self.steps, gens, self._autocast,
+                                      self.temperature) / scale
                 c2 = time.perf_counter()
                 out = self.vqgan.decode(z.to(pair.x0.dtype), pair).float()
             spent["sampler"] += c2 - c1

@@ -107,6 +107,7 @@ class LDMConfig:
     latent_scale: float = 1.0  # z is multiplied by this before diffusion (unit variance)
     default_sampler: str = "ddim"
     default_steps: int = 8
+    default_temperature: float = 1.0  # scale of the sampler's noise, in [0, 1] (vfi_cli.models.sampling)
 
 
 PRESETS: dict[str, LDMConfig] = {
@@ -124,7 +125,8 @@ PRESETS: dict[str, LDMConfig] = {
                                          warp_mode="bicubic"),
                        unet=UNetConfig(ch=32, ch_mult=(1, 2, 4), attn_levels=(2,), num_heads=4,
                                        attn_window=8),  # its training crops' 8 x 8 map: RESULTS.md
-                       default_steps=1),  # chosen on the validation split: benchmarks/RESULTS.md
+                       # both chosen on the validation split (benchmarks/RESULTS.md)
+                       default_steps=1, default_temperature=0.0),
     # a GPU model of the seed paper's size
     "base": LDMConfig(
         vqgan=VQGANConfig(ch=64, ch_mult=(1, 2), num_res_blocks=2, embed_dim=16, z_ch=128,

@@ -114,6 +114,7 @@ class Sampler:
     """Base sampler: trailing timesteps over a NoiseSchedule; subclasses implement `step`."""
 
     init_noise_sigma = 1.0
+    temperature = 1.0  # scale of the noise a stochastic step adds (sampling.sample_latent sets it)
 
     def __init__(self, cfg: SchedulerConfig):
         self.schedule = NoiseSchedule(cfg)
@@ -172,7 +173,7 @@ class DDPMSampler(Sampler):
         var = beta * (1.0 - ab_prev) / (1.0 - ab_t)
         if var <= 0.0:  # last step: no noise
             return mean
-        return mean + math.sqrt(var) * _noise_like(x, generator)
+        return mean + (math.sqrt(var) * self.temperature) * _noise_like(x, generator)
 
 
 class DDIMSampler(Sampler):

@@ -163,7 +163,7 @@ class _LatentSampler:
         elif self.steps:  # a step count per batch, so the decoder serves every --steps setting
             steps = self.steps[int(torch.randint(len(self.steps), ()))]
         z = sample_latent(self.unet, self.cfg.scheduler, ctx, noise, self.cfg.default_sampler,
-                          steps) / self.cfg.latent_scale
+                          steps, temperature=self.cfg.default_temperature) / self.cfg.latent_scale
         keep = torch.arange(ctx.shape[0], device=ctx.device) < n
         return keep, z
 
