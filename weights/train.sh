@@ -34,7 +34,8 @@ warm=()
 # stage 1: posterior encoder + interpolating decoder, middle frames and frame times 1/3, 2/3
 vfi train-vqgan "${train[@]}" --out "$RUN/vqgan" --preset small "${warm[@]}" --spans 3 \
   --max-steps "$AE_STEPS" --batch-size 6 --crop 160 --lr 3e-4 --ckpt-every 100 --seed 0
-# stage 2: the denoiser samples the latent from the context of the aligned neighbours
+# stage 2: the denoiser samples the latent from the context of the aligned neighbours (the small
+# preset's sampler defaults go into its config: DDIM, 1 step, temperature 0, chosen on validation)
 vfi train-ldm "${train[@]}" --vqgan "$RUN/vqgan" --out "$RUN/ldm" --preset small --spans 3 \
   --max-steps "$LDM_STEPS" --batch-size 16 --crop 128 --lr 3e-4 --ckpt-every 100 --seed 0
 # stage 3: the decoder alone (encoder frozen, so the denoiser stays valid) on a mix of true and
