@@ -26,12 +26,9 @@ def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: to
     ctx: [B, context_ch, h, w] (unet.context(pair)); noise: [B, C, h, w] standard Gaussian;
     generators: one per pair for the stochastic samplers (DDPM). Returns the scaled latent [B, C, h, w]
     (divide by the model's latent_scale before decoding)."""
-    if not 0.0 <= temperature <= 1.0:
-        raise ValueError(f"temperature must be in [0, 1], got {temperature}")
-    s = make_sampler(sampler, scheduler)
+    s = make_sampler(sampler, scheduler, temperature)
     s.set_timesteps(steps)
-    s.temperature = temperature
-    x = noise * (s.init_noise_sigma * temperature)
+    x = noise * (s.init_noise_sigma * s.temperature)
     for t in s.timesteps:
         tt = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
         if autocast is None:

@@ -114,9 +114,11 @@ class Sampler:
     """Base sampler: trailing timesteps over a NoiseSchedule; subclasses implement `step`."""
 
     init_noise_sigma = 1.0
-    temperature = 1.0  # scale of the noise a stochastic step adds (sampling.sample_latent sets it)
 
-    def __init__(self, cfg: SchedulerConfig):
+    def __init__(self, cfg: SchedulerConfig, temperature: float = 1.0):
+        if not 0.0 <= temperature <= 1.0:
+            raise ValueError(f"temperature must be in [0, 1], got {temperature}")
+        self.temperature = temperature  # scale of the noise a stochastic step adds (and of x_T: sampling.py)
         self.schedule = NoiseSchedule(cfg)
         self.num_train_timesteps = cfg.num_train_timesteps
         self.set_timesteps(self.num_train_timesteps)
@@ -224,8 +226,8 @@ class DPMSolverSampler(Sampler):
 SAMPLERS: dict[str, type[Sampler]] = {"ddpm": DDPMSampler, "ddim": DDIMSampler, "dpm": DPMSolverSampler}
 
 
-def make_sampler(name: str, cfg: SchedulerConfig) -> Sampler:
-    """Build a sampler by name (ddpm | ddim | dpm)."""
+def make_sampler(name: str, cfg: SchedulerConfig, temperature: float = 1.0) -> Sampler:
+    """Build a sampler by name (ddpm | ddim | dpm) at a noise temperature in [0, 1]."""
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
-    return SAMPLERS[name](cfg)
+    return SAMPLERS[name](cfg, temperature)
