@@ -45,6 +45,20 @@ def test_train_vqgan_writes_a_loadable_autoencoder(autoencoder):
     assert (autoencoder / "trainer_state.pt").exists()
 
 
+def test_frame_loss_weights_are_recorded_and_change_training(tmp_path, clip):
+    base = ["train-vqgan", "--data", clip, "--max-steps", "3", *COMMON]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run(*base, "--out", a).exit_code == 0
+    res = run(*base, "--out", b, "--w-ssim", "1.5", "--w-census", "0")
+    assert res.exit_code == 0, res.output
+    (_, da), (_, db) = checkpoint.load_autoencoder(a), checkpoint.load_autoencoder(b)
+    assert (da["training"]["w_ssim"], da["training"]["w_census"]) == (0.2, 0.5)
+    assert (db["training"]["w_ssim"], db["training"]["w_census"]) == (1.5, 0.0)
+    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert any(not torch.equal(wa[k], wb[k]) for k in wa)  # same seed and data: only the loss differs
+    assert run(*base, "--out", tmp_path / "c", "--w-ssim", "-1").exit_code == 2
+
+
 def test_train_ldm_writes_a_complete_model_dir_usable_by_double(tmp_path, clip, autoencoder):
     out = tmp_path / "m"
     res = run("train-ldm", "--data", clip, "--vqgan", autoencoder, "--out", out, "--max-steps", "3", *COMMON)

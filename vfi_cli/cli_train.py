@@ -93,6 +93,8 @@ def train_vqgan(
     strides: str = _STRIDES,
     spans: str = _SPANS,
     kl_weight: float = typer.Option(3e-4, min=0.0, metavar="W", help="Weight of the latent's KL term."),
+    w_ssim: float = typer.Option(0.2, min=0.0, metavar="W", help="Weight of the 1 - SSIM term of the frame loss."),
+    w_census: float = typer.Option(0.5, min=0.0, metavar="W", help="Weight of the census term of the frame loss."),
     warm_start: Optional[Path] = typer.Option(None, metavar="DIR", help="Copy every same-named, same-shaped tensor "
                                               "of this autoencoder directory (e.g. an older model's decoder)."),
     on_samples: Optional[Path] = typer.Option(None, metavar="DIR", help="Model directory whose denoiser samples the "
@@ -116,7 +118,7 @@ def train_vqgan(
            lpips_weights=str(lpips_weights) if lpips_weights else None, disc_weight=disc_weight,
            disc_start=disc_start, init_from=str(init) if init else None, freeze_encoder=freeze_encoder,
            strides=_ints(strides), pan=pan, align=align, spans=_ints(spans, "--spans", 2, True),
-           kl_weight=kl_weight, warm_start=str(warm_start) if warm_start else None,
+           kl_weight=kl_weight, w_ssim=w_ssim, w_census=w_census, warm_start=str(warm_start) if warm_start else None,
            on_samples=str(on_samples) if on_samples else None, sample_mix=sample_mix,
            sample_steps=_ints(sample_steps, "--sample-steps", 1, True))
 
