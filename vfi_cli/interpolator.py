@@ -25,7 +25,7 @@ from vfi_cli.models.config import LDMConfig
 from vfi_cli.errors import VfiError, WeightsError
 from vfi_cli.frames import crop_to, from_tensor, pad_to_multiple, to_tensor
 from vfi_cli.models.sampling import sample_latent
-from vfi_cli.models.schedulers import SAMPLERS, make_sampler
+from vfi_cli.models.schedulers import make_sampler
 
 def _default_weights() -> Path:
     """The shipped model: inside an installed wheel (vfi_cli/weights/default, mapped from the
@@ -87,15 +87,14 @@ class Interpolator:
         self.vqgan = vqgan.to(device).eval()
         self.unet = unet.to(device).eval()
         self.sampler_name = sampler or cfg.default_sampler
-        if self.sampler_name not in SAMPLERS:
-            raise VfiError(f"unknown sampler {self.sampler_name!r}; choose one of {', '.join(SAMPLERS)}")
+        self.temperature = cfg.default_temperature if temperature is None else float(temperature)
+        try:  # the sampler's own checks (name, temperature), as a one-line error before any frame is read
+            make_sampler(self.sampler_name, cfg.scheduler, self.temperature)
+        except ValueError as e:
+            raise VfiError(f"{e} (--sampler, --temperature, or the model's config defaults)") from None
         self.steps = steps or cfg.default_steps
         if not 1 <= self.steps <= cfg.scheduler.num_train_timesteps:
             raise VfiError(f"--steps must be between 1 and {cfg.scheduler.num_train_timesteps}")
-        self.temperature = cfg.default_temperature if temperature is None else float(temperature)
-        if not 0.0 <= self.temperature <= 1.0:
-            raise VfiError(f"sampler temperature {self.temperature} is outside [0, 1] "
-                           "(--temperature, or the model's default_temperature)")
         self.seed = seed
         self.sha256 = sha256
         if precision == "auto":

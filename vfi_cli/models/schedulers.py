@@ -117,7 +117,7 @@ class Sampler:
 
     def __init__(self, cfg: SchedulerConfig, temperature: float = 1.0):
         if not 0.0 <= temperature <= 1.0:
-            raise ValueError(f"temperature must be in [0, 1], got {temperature}")
+            raise ValueError(f"sampler temperature {temperature} is outside [0, 1]")
         self.temperature = temperature  # scale of the noise a stochastic step adds (and of x_T: sampling.py)
         self.schedule = NoiseSchedule(cfg)
         self.num_train_timesteps = cfg.num_train_timesteps
