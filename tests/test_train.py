@@ -169,7 +169,7 @@ def test_a_decoder_without_alignment_is_finetuned_with_it_and_swapped_in(tmp_pat
     assert run("train-ldm", "--data", clip, "--vqgan", old, "--out", ldm, "--max-steps", "1", *COMMON).exit_code == 0
     ft = tmp_path / "ft"
     res = run("train-vqgan", "--data", clip, "--out", ft, "--max-steps", "2", "--init", old, "--freeze-encoder",
-              "--strides", "1,2", "--pan", "4", *COMMON)
+              "--strides", "1,2", "--pan", "4", "--decoder-settings", "preset", *COMMON)
     assert res.exit_code == 0, res.output
     checkpoint.swap_autoencoder(ldm, ft, tmp_path / "swapped")
     cfg, vq, _, _ = checkpoint.load_interpolator(tmp_path / "swapped")
@@ -201,6 +201,37 @@ def test_a_decoder_without_alignment_is_finetuned_with_it_and_swapped_in(tmp_pat
     checkpoint.save_autoencoder(tmp_path / "other", other, VQGAN(other).state_dict(), {})
     res = run("train-vqgan", "--data", clip, "--out", tmp_path / "bad2", "--init", tmp_path / "other", *COMMON)
     assert res.exit_code == 1 and "decoder's parameters differ" in res.output
+
+
+def test_a_finetune_runs_the_decoder_with_the_init_models_settings(tmp_path, clip, autoencoder):
+    """A shipped model runs with settings changed after training (align_smooth 13): its fine-tune
+    trains the decoder on that alignment, not on the preset's, unless --decoder-settings preset."""
+    from dataclasses import replace
+
+    from vfi_cli.models.config import preset
+
+    vq, _ = checkpoint.load_autoencoder(autoencoder)
+    set13 = tmp_path / "set13"
+    cfg13 = replace(vq.cfg, align_smooth=13, static_gate=(0.5, 1.0))
+    checkpoint.save_autoencoder(set13, cfg13, vq.state_dict(), {})
+    tiny = preset("tiny").vqgan
+    for mode, smooth, gate in (("init", 13, [0.5, 1.0]), ("preset", tiny.align_smooth, list(tiny.static_gate))):
+        ft = tmp_path / mode
+        res = run("train-vqgan", "--data", clip, "--out", ft, "--max-steps", "1", "--init", set13,
+                  "--freeze-encoder", "--decoder-settings", mode, *COMMON)
+        assert res.exit_code == 0, res.output
+        data = json.loads((ft / "config.json").read_text())
+        assert data["vqgan"]["align_smooth"] == smooth and data["training"]["decoder_settings"] == mode
+        assert data["vqgan"]["static_gate"] == gate
+        trained, _ = checkpoint.load_autoencoder(ft)
+        assert trained.align.smooth == smooth  # the block matcher the decoder was trained behind
+    res = run("train-vqgan", "--data", clip, "--out", tmp_path / "bad", "--init", set13, "--decoder-settings", "x",
+              *COMMON)
+    assert res.exit_code == 2
+    # a run cannot resume under the other settings (the decoder would change matcher mid-run)
+    res = run("train-vqgan", "--data", clip, "--out", tmp_path / "preset", "--max-steps", "2", "--init", set13,
+              "--freeze-encoder", *COMMON)
+    assert res.exit_code == 1 and "decoder_settings='preset'" in res.output
 
 
 def test_decoder_finetune_on_the_denoisers_samples_and_warm_start(tmp_path, clip, autoencoder):

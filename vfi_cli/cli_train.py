@@ -14,6 +14,7 @@ from vfi_cli.models.config import PRESETS
 
 app = typer.Typer()  # merged into vfi_cli.cli.app (add_typer without a name)
 ModelPreset = Enum("ModelPreset", {name: name for name in PRESETS}, type=str)  # tiny | small | base
+DecoderSettings = Enum("DecoderSettings", {"init": "init", "preset": "preset"}, type=str)  # with --init
 
 
 def _ints(text: str, name: str = "--strides", low: int = 1, allow_empty: bool = False) -> tuple[int, ...]:
@@ -109,6 +110,9 @@ def train_vqgan(
     align: bool = typer.Option(True, "--align/--no-align", help="Align the neighbours on the middle frame "
                                                                 "(block matching) before the decoder; --no-align "
                                                                 "also warps bilinearly (as v1/v2 were trained)."),
+    decoder_settings: DecoderSettings = typer.Option(
+        DecoderSettings.init, help="With --init: run the decoder with the --init model's run-time settings "
+        "(alignment, warp, static gate: fine-tune it as it runs) or the preset's."),
     resume: bool = _RESUME,
 ):
     """Train the autoencoder (posterior encoder, KL latent, interpolating decoder) on frame triplets."""
@@ -120,7 +124,7 @@ def train_vqgan(
            strides=_ints(strides), pan=pan, align=align, spans=_ints(spans, "--spans", 2, True),
            kl_weight=kl_weight, w_ssim=w_ssim, w_census=w_census, warm_start=str(warm_start) if warm_start else None,
            on_samples=str(on_samples) if on_samples else None, sample_mix=sample_mix,
-           sample_steps=_ints(sample_steps, "--sample-steps", 1, True))
+           sample_steps=_ints(sample_steps, "--sample-steps", 1, True), decoder_settings=decoder_settings.value)
 
 
 @app.command("train-ldm")

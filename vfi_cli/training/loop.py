@@ -64,6 +64,7 @@ class TrainConfig:
     init_from: str | None = None  # start from this autoencoder dir's (vqgan) or model dir's denoiser (ldm) weights
     decode_weight: float = 0.0  # ldm only: weight of the pixel loss of the frame decoded from the predicted latent
     freeze_encoder: bool = False  # vqgan only: train the decoder alone (latents stay valid for a denoiser)
+    decoder_settings: str = "init"  # vqgan with init_from: run the decoder as the init model runs ("init") or as the preset ("preset")
 
 
 def _dist_info() -> tuple[int, int, int]:
@@ -239,7 +240,8 @@ def _train(tc: TrainConfig, out: Path, console: Console, log, rank: int, local_r
     if state_file.exists():
         state = torch.load(state_file, map_location=device, weights_only=False)
         saved = state["train_config"]
-        for key, default in (("kind", None), ("preset", None), ("vqgan_dir", None), ("align", True)):
+        for key, default in (("kind", None), ("preset", None), ("vqgan_dir", None), ("align", True),
+                             ("decoder_settings", "preset")):  # runs from before the option ran as "preset"
             if saved.get(key, default) != getattr(tc, key):
                 raise TrainingError(f"{state_file} was trained with {key}={saved.get(key)!r}, not "
                                     f"{getattr(tc, key)!r}; use another --out or --restart")
