@@ -231,7 +231,10 @@ def test_a_finetune_runs_the_decoder_with_the_init_models_settings(tmp_path, cli
     # a run cannot resume under the other settings (the decoder would change matcher mid-run)
     res = run("train-vqgan", "--data", clip, "--out", tmp_path / "preset", "--max-steps", "2", "--init", set13,
               "--freeze-encoder", *COMMON)
-    assert res.exit_code == 1 and "decoder_settings='preset'" in res.output
+    assert res.exit_code == 1 and "decoder settings align_smooth=3" in res.output
+    res = run("train-vqgan", "--data", clip, "--out", tmp_path / "init", "--max-steps", "2", "--init", set13,
+              "--freeze-encoder", *COMMON)  # the same settings resume
+    assert res.exit_code == 0, res.output
 
 
 def test_decoder_finetune_on_the_denoisers_samples_and_warm_start(tmp_path, clip, autoencoder):

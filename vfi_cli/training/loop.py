@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import signal
@@ -18,7 +19,7 @@ import torch.distributed as dist
 from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
-from vfi_cli.models.config import VQGANConfig, preset
+from vfi_cli.models.config import VQGANConfig, from_dict, preset
 from vfi_cli.errors import DataError, Interrupted, TrainingError
 
 STATE = "trainer_state.pt"
@@ -65,6 +66,17 @@ class TrainConfig:
     decode_weight: float = 0.0  # ldm only: weight of the pixel loss of the frame decoded from the predicted latent
     freeze_encoder: bool = False  # vqgan only: train the decoder alone (latents stay valid for a denoiser)
     decoder_settings: str = "init"  # vqgan with init_from: run the decoder as the init model runs ("init") or as the preset ("preset")
+
+
+def _changed_settings(out: Path, cfg: VQGANConfig) -> str | None:
+    """The run-time decoder settings (VQGANConfig.SETTINGS) that the autoencoder saved in `out` has and
+    `cfg` does not, as "name=value, ..."; None when they agree or nothing was saved."""
+    try:
+        saved = from_dict(VQGANConfig, json.loads((out / "config.json").read_text())["vqgan"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    diff = [f"{k}={getattr(saved, k)!r}" for k in VQGANConfig.SETTINGS if getattr(saved, k) != getattr(cfg, k)]
+    return ", ".join(diff) or None
 
 
 def _dist_info() -> tuple[int, int, int]:
@@ -240,11 +252,14 @@ def _train(tc: TrainConfig, out: Path, console: Console, log, rank: int, local_r
     if state_file.exists():
         state = torch.load(state_file, map_location=device, weights_only=False)
         saved = state["train_config"]
-        for key, default in (("kind", None), ("preset", None), ("vqgan_dir", None), ("align", True),
-                             ("decoder_settings", "preset")):  # runs from before the option ran as "preset"
+        for key, default in (("kind", None), ("preset", None), ("vqgan_dir", None), ("align", True)):
             if saved.get(key, default) != getattr(tc, key):
                 raise TrainingError(f"{state_file} was trained with {key}={saved.get(key)!r}, not "
                                     f"{getattr(tc, key)!r}; use another --out or --restart")
+        changed = _changed_settings(out, objective.cfg.vqgan) if objective.kind == "vqgan" else None
+        if changed:
+            raise TrainingError(f"{out} was trained with the decoder settings {changed}; resume with the same "
+                                f"--init and --decoder-settings, or use another --out or --restart")
         net.load_state_dict(state["net"])
         ema = state["ema"]
         for k, m in objective.aux_modules().items():
