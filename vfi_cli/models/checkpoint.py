@@ -233,10 +233,10 @@ def use_decoder_settings(model_dir: Path, out: Path, preset_name: str, **overrid
     if unknown:
         raise ValueError(f"not decoder settings: {sorted(unknown)}; choose from {', '.join(VQGANConfig.SETTINGS)}")
     cfg, vq, unet, data = load_interpolator(Path(model_dir))
-    settings = {k: getattr(preset(preset_name).vqgan, k) for k in VQGANConfig.SETTINGS} | overrides
+    settings = preset(preset_name).vqgan.settings() | overrides
     new = dataclasses.replace(vq.cfg, **settings)
     meta = _carried_meta(data)
-    meta["decoder_settings"] = {"preset": preset_name, **{k: getattr(new, k) for k in VQGANConfig.SETTINGS}}
+    meta["decoder_settings"] = {"preset": preset_name, **new.settings()}
     with tempfile.TemporaryDirectory() as tmp:
         ae_data = read_config(Path(model_dir) / AUTOENCODER, "vqgan")
         ae_meta = {k: v for k, v in ae_data.items() if k not in ("kind", "format_version", "vqgan")}

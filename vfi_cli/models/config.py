@@ -55,6 +55,10 @@ class VQGANConfig:
     SETTINGS = ("align_scales", "align_radii", "align_window", "align_sharpness", "align_smooth", "warp_mode",
                 "static_gate")
 
+    def settings(self) -> dict[str, object]:
+        """The run-time decoder settings (SETTINGS) of this config, by name."""
+        return {k: getattr(self, k) for k in self.SETTINGS}
+
     def latent_fields(self) -> dict[str, object]:
         """The fields that define the latent space (the posterior encoder)."""
         return {k: getattr(self, k) for k in ("in_channels", "ch", "ch_mult", "num_res_blocks", "embed_dim")}

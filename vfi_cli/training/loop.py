@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import signal
@@ -19,8 +18,9 @@ import torch.distributed as dist
 from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
+from vfi_cli.models.checkpoint import read_config
 from vfi_cli.models.config import VQGANConfig, from_dict, preset
-from vfi_cli.errors import DataError, Interrupted, TrainingError
+from vfi_cli.errors import DataError, Interrupted, TrainingError, VfiError
 
 STATE = "trainer_state.pt"
 
@@ -65,18 +65,19 @@ class TrainConfig:
     init_from: str | None = None  # start from this autoencoder dir's (vqgan) or model dir's denoiser (ldm) weights
     decode_weight: float = 0.0  # ldm only: weight of the pixel loss of the frame decoded from the predicted latent
     freeze_encoder: bool = False  # vqgan only: train the decoder alone (latents stay valid for a denoiser)
-    decoder_settings: str = "init"  # vqgan with init_from: run the decoder as the init model runs ("init") or as the preset ("preset")
+    # vqgan with init_from: run the decoder with the init model's run-time settings ("init") or the preset's ("preset")
+    decoder_settings: str = "init"
 
 
 def _changed_settings(out: Path, cfg: VQGANConfig) -> str | None:
     """The run-time decoder settings (VQGANConfig.SETTINGS) that the autoencoder saved in `out` has and
     `cfg` does not, as "name=value, ..."; None when they agree or nothing was saved."""
     try:
-        saved = from_dict(VQGANConfig, json.loads((out / "config.json").read_text())["vqgan"])
-    except (OSError, ValueError, KeyError, TypeError):
+        saved = from_dict(VQGANConfig, read_config(out, "vqgan")["vqgan"]).settings()
+    except (VfiError, ValueError, KeyError):
         return None
-    diff = [f"{k}={getattr(saved, k)!r}" for k in VQGANConfig.SETTINGS if getattr(saved, k) != getattr(cfg, k)]
-    return ", ".join(diff) or None
+    now = cfg.settings()
+    return ", ".join(f"{k}={v!r}" for k, v in saved.items() if v != now[k]) or None
 
 
 def _dist_info() -> tuple[int, int, int]:
@@ -127,7 +128,7 @@ def _make_objective(tc: TrainConfig, device: torch.device):
         raise DataError(str(e.args[0])) from None
     if not tc.align:  # the decoder as v1/v2 ran it: every run-time setting at its plain default
         plain = VQGANConfig()
-        cfg = replace(cfg, vqgan=replace(cfg.vqgan, **{k: getattr(plain, k) for k in VQGANConfig.SETTINGS}))
+        cfg = replace(cfg, vqgan=replace(cfg.vqgan, **plain.settings()))
     return (VQGANObjective if tc.kind == "vqgan" else LDMObjective)(cfg, tc, device)
 
 

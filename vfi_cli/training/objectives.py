@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vfi_cli.models import checkpoint
-from vfi_cli.models.config import LDMConfig, VQGANConfig
+from vfi_cli.models.config import LDMConfig
 from vfi_cli.errors import DataError, WeightsError
 from vfi_cli.training.losses import (PatchDiscriminator, VGGPerceptual, adaptive_gan_weight, hinge_d_loss,
                             reconstruction_loss)
@@ -60,7 +60,7 @@ class VQGANObjective:
             if init.cfg.latent_fields() != cfg.vqgan.latent_fields():
                 raise WeightsError(f"--init {tc.init_from} is not a {tc.preset!r} autoencoder")
             if tc.align and tc.decoder_settings == "init":  # fine-tune the decoder as it runs (e.g. its align_smooth)
-                cfg = replace(cfg, vqgan=replace(cfg.vqgan, **{k: getattr(init.cfg, k) for k in VQGANConfig.SETTINGS}))
+                cfg = replace(cfg, vqgan=replace(cfg.vqgan, **init.cfg.settings()))
         self.cfg, self.tc, self.device = cfg, tc, device
         self.net = VQGAN(cfg.vqgan).to(device)
         self.worth: dict[str, float] = {}
