@@ -12,7 +12,8 @@ source at p + f(p). Pyramids are finest first (1/2, 1/4, ...).
   KL-regularised towards N(0, I) (Kingma & Welling 2014; Rombach et al., LDM 2022), which is
   what the denoiser samples at inference, without x1.
 - The decoder G(z, x0, x2, t) refines flows and an occlusion mask coarse to fine (IFNet, RIFE)
-  with the latent injected at every scale, then out = m * warp(x0) + (1 - m) * warp(x2) + r.
+  with the latent injected at every scale, then out = m * warp(x0) + (1 - m) * warp(x2) + r
+  (optionally after a parameter-free step that aligns the two warps with each other: models/refine.py).
   Vocabulary as in RIFE's IFNet: flow[:, :2] warps x0, flow[:, 2:4] warps x2, mask m in [0, 1].
 - The whole is LDMVFI's design (Danier et al., AAAI 2024: a VQ-FIGAN autoencoder whose decoder
   sees the neighbours, and a latent denoiser), with LDMVFI's weakness avoided: its decoder gives
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vfi_cli.models import motion
+from vfi_cli.models import motion, refine
 from vfi_cli.models.config import VQGANConfig
 from vfi_cli.models.layers import ConvAct, Downsample, ResBlock, backward_warp, cat_channels, group_norm, resize_to
 
@@ -176,6 +177,9 @@ class InterpolationDecoder(nn.Module):
             raise ValueError(f"warp_mode must be bilinear or bicubic, not {cfg.warp_mode!r}")
         self.warp_mode = cfg.warp_mode
         self.static_gate = cfg.static_gate
+        if cfg.refine_iters and (cfg.refine_window < 1 or cfg.refine_window % 2 == 0 or cfg.refine_lambda <= 0):
+            raise ValueError("refine_window must be odd and refine_lambda > 0")
+        self.refine = refine.RefineConfig(cfg.refine_iters, cfg.refine_window, cfg.refine_lambda, cfg.refine_max)
 
     def forward(self, z: torch.Tensor, pair: Pair) -> torch.Tensor:
         """z [B, E, H/f, W/f] (unscaled latent) and the prepared pair -> the frame at t [B, 3, H, W]."""
@@ -208,6 +212,8 @@ class InterpolationDecoder(nn.Module):
         if pair.d is not None:  # p + f(p) in aligned coordinates is p + f(p) + o(p + f(p)) in x0 / x2
             o0, o2 = motion.time_offsets(pair.d, pair.t)
             flow = flow + cat_channels([backward_warp(o0, flow[:, :2]), backward_warp(o2, flow[:, 2:4])])
+        if self.refine.iters:  # the two warps a fraction of a pixel apart would blend into a blur
+            flow = refine.align_warps(x0, x2, flow, pair.t, self.refine).to(flow.dtype)
         warped0 = backward_warp(x0, flow[:, :2], self.warp_mode)
         warped2 = backward_warp(x2, flow[:, 2:4], self.warp_mode)
         residual = self.head(cat_channels([warped0, warped2, m, resize_to(feat, size)]))

@@ -50,10 +50,16 @@ class VQGANConfig:
     # (lo, hi) in 8-bit levels: where the neighbours differ by less than lo (9x9 mean), the output is
     # their blend at t, above hi the model's frame, linear between (motion.static_weight); () = off
     static_gate: tuple[float, ...] = (1.5, 4.0)
+    # after the decoder's flows, refine_iters Lucas-Kanade steps align the two warped neighbours with
+    # each other over a refine_window box (vfi_cli/models/refine.py); 0 = off (as trained)
+    refine_iters: int = 0
+    refine_window: int = 15
+    refine_lambda: float = 4.0
+    refine_max: float = 1.0
 
     # fields that change how the decoder runs but not its parameters
     SETTINGS = ("align_scales", "align_radii", "align_window", "align_sharpness", "align_smooth", "warp_mode",
-                "static_gate")
+                "static_gate", "refine_iters", "refine_window", "refine_lambda", "refine_max")
 
     def settings(self) -> dict[str, object]:
         """The run-time decoder settings (SETTINGS) of this config, by name."""
