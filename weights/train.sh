@@ -48,6 +48,8 @@ python -c "from vfi_cli.models.checkpoint import swap_autoencoder as s; s('$RUN/
 # the small preset's run-time decoder settings written out (alignment, bicubic warp, static gate),
 # with the motion field's smoothing box widened from the 9 it was trained with to 13 (chosen on
 # the validation clips: benchmarks/RESULTS.md, "The block matcher re-checked on the validation clips")
-python -c "from vfi_cli.models.checkpoint import use_decoder_settings as u; u('$RUN/swapped', '$RUN/final', 'small', align_smooth=13)"
+# and two Lucas-Kanade steps that align the two warped neighbours with each other before the blend
+# (off in training; chosen on the validation clips: RESULTS.md, "Aligning the two warps")
+python -c "from vfi_cli.models.checkpoint import use_decoder_settings as u; u('$RUN/swapped', '$RUN/final', 'small', align_smooth=13, refine_iters=2)"
 echo "model directory: $RUN/final; to ship it:"
 echo "  rm -rf weights/default && mkdir -p weights/default && cp -r $RUN/final/{config.json,model.safetensors,autoencoder} weights/default/"
