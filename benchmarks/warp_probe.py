@@ -1,38 +1,80 @@
-"""Where the decoder's detail goes: per validation clip, the sharpness (rms Laplacian, 8-bit levels)
-of the two warped neighbours, their masked blend, the output and the truth, how far apart the two
-warps are (rms |w0 - w2|) against each one's and the blend's error, and the mask's mean |m - 0.5|.
-It reads the inputs of the decoder's residual head (warped x0, warped x2, mask), so it runs any
-release whose decoder has that head (v3, v4):
+"""Where the decoder's detail goes, per validation clip: the sharpness (rms Laplacian, 8-bit levels)
+of the two warped neighbours, their masked blend, the output and the truth; how far apart the two
+warps are (rms |w0 - w2|) against each one's and the blend's error to the truth; and the mask's mean
+|m - 0.5|. It reads the inputs of the decoder's residual head (warped x0, warped x2, mask), so it runs
+any release whose decoder has that head (v3, v4):
 
-  python benchmarks/warp_probe.py CHECKOUT WEIGHTS_DIR MAX_PAIRS
-  e.g. python benchmarks/warp_probe.py . weights/default 20     (RESULTS.md, "Aligning the two warps")
+  python benchmarks/warp_probe.py [--code CHECKOUT] [--weights DIR] [--max-pairs 20]
+
+(benchmarks/RESULTS.md, "Aligning the two warps"; v3 with --code <checkout of a04a2dc>.) Triplets of
+frames large enough to be decoded in tiles are skipped (the hook sees one tile) and not counted.
 """
-import sys, numpy as np, torch, torch.nn.functional as F
+
+from __future__ import annotations
+
+import argparse
+import sys
 from pathlib import Path
-sys.path.insert(0, sys.argv[1])
-from vfi_cli.interpolator import Interpolator
-from vfi_cli.evaluation import protocol
-W = Path(sys.argv[2]); maxp = int(sys.argv[3])
-interp = Interpolator.load(W, device="cpu")
-cap = {}
-def hook(mod, inp): cap["x"] = inp[0].detach()
-interp.vqgan.decoder.head.register_forward_pre_hook(hook)
-run = interp.sequential_pairs()
-L = torch.tensor([[[[0,1,0],[1,-4,1],[0,1,0]]]], dtype=torch.float32)
-def lap(x):  # x [B,3,H,W] in [-1,1] -> rms Laplacian in grey levels
-    g = x.mean(1, keepdim=True) * 127.5
-    return F.conv2d(g, L).square().mean().sqrt().item()
-for name in ("gem_anim1.mov", "visp_cube.mpeg", "psychopy_testMovie.mp4"):
-    rows = []
-    for k, t in enumerate(protocol.video_triplets(Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / name, protocol.Scores())):
-        if k == maxp: break
-        out = np.asarray(run(t.x0[None] if t.x0.ndim == 3 else t.x0, t.x2[None] if t.x2.ndim == 3 else t.x2))
-        x = cap["x"]; w0, w2, m = x[:, :3], x[:, 3:6], x[:, 6:7]
-        tr = torch.from_numpy(t.truth).permute(2,0,1)[None].float() / 127.5 - 1
-        o = torch.from_numpy(out[0]).permute(2,0,1)[None].float() / 127.5 - 1
-        if tr.shape[-2:] != w0.shape[-2:]: continue
-        bl = m * w0 + (1 - m) * w2
-        e = lambda a, b: ((a - b).square().mean().sqrt() * 127.5).item()
-        rows.append([lap(w0), lap(w2), lap(bl), lap(o), lap(tr), e(w0, w2), e(w0, tr), e(w2, tr), e(bl, tr), e(o, tr), (m - 0.5).abs().mean().item()])
-    r = np.array(rows).mean(0)
-    print(f"{name}: lap w0 {r[0]:.2f} w2 {r[1]:.2f} blend {r[2]:.2f} out {r[3]:.2f} truth {r[4]:.2f} | rms w0-w2 {r[5]:.2f} w0-t {r[6]:.2f} w2-t {r[7]:.2f} blend-t {r[8]:.2f} out-t {r[9]:.2f} | |m-.5| {r[10]:.3f} (n={len(rows)})")
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+CLIPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
+VALIDATION = ("gem_anim1.mov", "visp_cube.mpeg", "psychopy_testMovie.mp4")  # ../shared/data/README.md
+LAPLACE = torch.tensor([[[[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]]])
+COLUMNS = ("lap w0", "lap w2", "lap blend", "lap out", "lap truth",
+           "rms w0-w2", "rms w0-t", "rms w2-t", "rms blend-t", "rms out-t", "|m-.5|")
+
+
+def sharpness(x: torch.Tensor) -> float:
+    """rms Laplacian of the grey image of x [1, 3, H, W] in [-1, 1], in 8-bit levels."""
+    return F.conv2d(x.mean(1, keepdim=True) * 127.5, LAPLACE).square().mean().sqrt().item()
+
+
+def rms(a: torch.Tensor, b: torch.Tensor) -> float:
+    """rms difference of two [1, 3, H, W] frames in [-1, 1], in 8-bit levels."""
+    return ((a - b).square().mean().sqrt() * 127.5).item()
+
+
+def to_tensor(frame: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W, 3] -> [1, 3, H, W] in [-1, 1]."""
+    return torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--code", type=Path, default=None, help="a checkout whose vfi_cli runs the model (default: this one)")
+    ap.add_argument("--weights", type=Path, default=None, help="model directory (default: the code's default weights)")
+    ap.add_argument("--clips", type=Path, default=CLIPS)
+    ap.add_argument("--max-pairs", type=int, default=20)
+    args = ap.parse_args()
+    sys.path.insert(0, str((args.code or Path(__file__).resolve().parents[1]).resolve()))  # before vfi_cli
+    from vfi_cli.evaluation import protocol
+    from vfi_cli.interpolator import Interpolator
+
+    interp = Interpolator.load(args.weights, device="cpu")
+    head_input = {}
+    interp.vqgan.decoder.head.register_forward_pre_hook(lambda module, inp: head_input.update(x=inp[0].detach()))
+    run = interp.sequential_pairs()
+    for name in VALIDATION:
+        rows = []
+        for k, t in enumerate(protocol.video_triplets(args.clips / name, protocol.Scores())):
+            if k == args.max_pairs:
+                break
+            out = to_tensor(np.asarray(run(t.x0[None], t.x2[None]))[0])
+            x = head_input["x"]
+            w0, w2, m = x[:, :3], x[:, 3:6], x[:, 6:7]
+            truth = to_tensor(t.truth)
+            if truth.shape[-2:] != w0.shape[-2:]:
+                continue  # decoded in tiles
+            blend = m * w0 + (1 - m) * w2
+            rows.append([sharpness(w0), sharpness(w2), sharpness(blend), sharpness(out), sharpness(truth),
+                         rms(w0, w2), rms(w0, truth), rms(w2, truth), rms(blend, truth), rms(out, truth),
+                         (m - 0.5).abs().mean().item()])
+        means = np.array(rows).mean(0)
+        print(f"{name} ({len(rows)} triplets): " + ", ".join(f"{c} {v:.3f}" for c, v in zip(COLUMNS, means)))
+
+
+if __name__ == "__main__":
+    main()

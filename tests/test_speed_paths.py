@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from vfi_cli import allocator
 from vfi_cli.models.layers import AttnBlock, _bands, cat_channels
-from vfi_cli.models.motion import _box, _box_inside, _pyramid
+from vfi_cli.models.motion import _box_inside, _pyramid, box_mean
 
 
 @pytest.mark.parametrize("k", [3, 5, 9])
@@ -26,8 +26,8 @@ def test_box_is_average_pooling(k: int, channels_last: bool) -> None:
     padded = F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=True)
     inside = F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
     valid = F.avg_pool2d(x, k, stride=1)
-    torch.testing.assert_close(_box(x, k), padded, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(_box(x, k, pad=False), valid, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(box_mean(x, k), padded, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(box_mean(x, k, pad=False), valid, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(_box_inside(x, k), inside, atol=1e-5, rtol=1e-5)
 
 

@@ -36,7 +36,7 @@ class AlignConfig:
     smooth: int = 9  # box filter on the motion field after each scale (0 = none)
 
 
-def _box(x: torch.Tensor, k: int, pad: bool = True) -> torch.Tensor:
+def box_mean(x: torch.Tensor, k: int, pad: bool = True) -> torch.Tensor:
     """Mean over a k x k window (zero padded), separably: [B, C, h, w] -> same shape (pad=False:
     windows wholly inside x only, [B, C, h - k + 1, w - k + 1]).
 
@@ -57,10 +57,15 @@ def _box_inside(x: torch.Tensor, k: int) -> torch.Tensor:
         i = torch.arange(n, device=x.device, dtype=x.dtype)
         return (i + p).clamp(max=n - 1) - (i - p).clamp(min=0) + 1
 
-    return _box(x, k) * (k * k / (count(h)[:, None] * count(w)[None, :]))
+    return box_mean(x, k) * (k * k / (count(h)[:, None] * count(w)[None, :]))
 
 
-def _stack_channels(maps: list[torch.Tensor]) -> torch.Tensor:
+def box_mean_replicate(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Mean over a k x k window, borders replicated: [B, C, h, w] -> same shape."""
+    return box_mean(F.pad(x, (k // 2,) * 4, mode="replicate"), k, pad=False)
+
+
+def stack_channels(maps: list[torch.Tensor]) -> torch.Tensor:
     """K maps [B, 1, h, w] -> [B, K, h, w] in channels_last (what the depthwise box reads fastest)."""
     return torch.stack([m[:, 0] for m in maps], dim=-1).permute(0, 3, 1, 2)
 
@@ -76,9 +81,9 @@ def window_correlation(a: torch.Tensor, b: torch.Tensor, radius: int, window: in
     [-radius, radius]^2 (row-major, dy then dx). a, b: [B, C, h, w] -> [B, (2r+1)^2, h, w] in [-1, 1]."""
     r = radius
     # per-pixel channel sums, then window means: E[a], E[a^2] over the k x k x C vector
-    ma, mb = _box(a.mean(1, keepdim=True), window), _box(b.mean(1, keepdim=True), window)
-    va = (_box((a * a).mean(1, keepdim=True), window) - ma * ma).clamp_min(0)
-    vb = (_box((b * b).mean(1, keepdim=True), window) - mb * mb).clamp_min(0)
+    ma, mb = box_mean(a.mean(1, keepdim=True), window), box_mean(b.mean(1, keepdim=True), window)
+    va = (box_mean((a * a).mean(1, keepdim=True), window) - ma * ma).clamp_min(0)
+    vb = (box_mean((b * b).mean(1, keepdim=True), window) - mb * mb).clamp_min(0)
     pad = (r, r, r, r)
     ap, bp, map_, mbp, vap, vbp = (F.pad(t, pad) for t in (a, b, ma, mb, va, vb))  # zeros outside
     inside = F.pad(a.new_ones(1, 1, *a.shape[-2:]), pad)  # 0 outside the frame
@@ -89,9 +94,9 @@ def window_correlation(a: torch.Tensor, b: torch.Tensor, radius: int, window: in
             means.append(_shift(map_, -dy, -dx, r) * _shift(mbp, dy, dx, r))
             dens.append(_shift(vap, -dy, -dx, r) * _shift(vbp, dy, dx, r))
             valid.append(_shift(inside, -dy, -dx, r) * _shift(inside, dy, dx, r))
-    cov = _box(_stack_channels(prods), window) - _stack_channels(means)  # [B, K, h, w]
+    cov = box_mean(stack_channels(prods), window) - stack_channels(means)  # [B, K, h, w]
     # a window centred outside either frame scores 0 (no evidence), like a zero descriptor
-    return cov / (_stack_channels(dens).sqrt() + 1e-4) * _stack_channels(valid)
+    return cov / (stack_channels(dens).sqrt() + 1e-4) * stack_channels(valid)
 
 
 def offsets(radius: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -131,8 +136,7 @@ def half_motion(x0: torch.Tensor, x2: torch.Tensor, cfg: AlignConfig) -> torch.T
         p = torch.softmax(corr * cfg.sharpness, dim=1)
         d = d + torch.einsum("bkhw,kc->bchw", p, offsets(r, d.device, d.dtype))
         if cfg.smooth:
-            k = cfg.smooth
-            d = _box(F.pad(d, (k // 2,) * 4, mode="replicate"), k, pad=False)
+            d = box_mean_replicate(d, cfg.smooth)
         prev = s
     return resize_to(d, x0.shape[-2:]) * prev
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from vfi_cli.models.layers import backward_warp, cat_channels
+from vfi_cli.models.motion import box_mean_replicate, stack_channels
 
 
 @dataclass(frozen=True)
@@ -27,16 +28,6 @@ class RefineConfig:
     window: int = 15
     lam: float = 4.0
     max_step: float = 1.0
-
-
-def _box(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Mean over a k x k box, borders replicated: [B, C, H, W] -> same. Separable depthwise
-    convolutions with 1/k taps on a channels_last copy (the sums of average pooling, several times
-    faster on the CPU)."""
-    c = x.shape[1]
-    tap = x.new_full((c, 1, 1, k), 1.0 / k)
-    x = F.pad(x, (k // 2,) * 4, mode="replicate").contiguous(memory_format=torch.channels_last)
-    return F.conv2d(F.conv2d(x, tap, groups=c), tap.transpose(2, 3), groups=c)
 
 
 def _gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,16 +64,17 @@ def align_warps(x0: torch.Tensor, x2: torch.Tensor, flow: torch.Tensor, t: torch
             # cannot agree: those pixels stay out of the sums, or they would drag the motion
             valid = _inside(flow[:, :2]) * _inside(flow[:, 2:4])  # [B, 1, H, W]
             gx, gy = gx * valid, gy * valid
-            # normal equations of sum_box |r + g . delta|^2 + lam |delta|^2, summed over channels
-            sums = _box(cat_channels([(gx * gx).sum(1, keepdim=True), (gx * gy).sum(1, keepdim=True),
-                                      (gy * gy).sum(1, keepdim=True), (gx * r).sum(1, keepdim=True),
-                                      (gy * r).sum(1, keepdim=True)]), cfg.window)  # [B, 5, H, W]
-            sxx, sxy, syy, bx, by = sums.unbind(1)
+            # normal equations of sum_box |r + g . delta|^2 + lam |delta|^2, summed over channels;
+            # the sixth map is the share of the window that both warps see
+            sums = box_mean_replicate(stack_channels([(gx * gx).sum(1, keepdim=True), (gx * gy).sum(1, keepdim=True),
+                                        (gy * gy).sum(1, keepdim=True), (gx * r).sum(1, keepdim=True),
+                                        (gy * r).sum(1, keepdim=True), valid]), cfg.window)  # [B, 6, H, W]
+            sxx, sxy, syy, bx, by, seen = sums.unbind(1)
             sxx, syy = sxx + cfg.lam, syy + cfg.lam
             det = sxx * syy - sxy * sxy  # > 0: lam > 0 makes the system positive definite
             delta = torch.stack([(sxy * by - syy * bx) / det, (sxy * bx - sxx * by) / det], 1)  # [B, 2, H, W]
             # trusted in proportion to the share of the window that both warps see (near a border,
             # where content enters, less: a synthetic pan lost 0.35 dB there without this)
-            delta = delta.clamp(-cfg.max_step, cfg.max_step) * _box(valid, cfg.window)
+            delta = delta.clamp(-cfg.max_step, cfg.max_step) * seen[:, None]
             flow = flow + cat_channels([a0 * delta, -a2 * delta])
     return flow
