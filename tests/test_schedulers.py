@@ -377,3 +377,42 @@ def test_temperature_outside_0_1_is_refused():
 
     with pytest.raises(ValueError, match="temperature"):
         sample_latent(lambda x, t, c: x, cfg_for("v"), None, torch.zeros(SHAPE), "ddim", 1, temperature=1.5)
+
+
+@pytest.mark.parametrize("pred", ["eps", "v"])
+def test_output_for_x0_inverts_predict_x0(pred):
+    s = NoiseSchedule(cfg_for(pred))
+    g = torch.Generator().manual_seed(3)
+    x_t, x0 = torch.randn(SHAPE, generator=g, dtype=torch.float64), torch.randn(SHAPE, generator=g, dtype=torch.float64)
+    for t in (0, 250, 999):
+        back, _ = s.predict_x0_eps(s.output_for_x0(x0, x_t, t), x_t, t)
+        torch.testing.assert_close(back, x0)
+
+
+@pytest.mark.parametrize("temp", [0.0, 0.6, 1.0])
+def test_noise_completion_gives_the_denoiser_training_noise(temp):
+    """Below temperature 1 every step after the first calls the denoiser once on a doubled batch
+    x_t +- sqrt(1 - T^2) sigma_t e (e: the pair's noise), so its inputs carry the noise of training;
+    the first step (pure noise) and every step at temperature 1 are plain calls."""
+    from vfi_cli.models.sampling import sample_latent
+
+    cfg = cfg_for("v")
+    sched = NoiseSchedule(cfg)
+    inner = gaussian_denoiser(sched)
+    seen = []
+
+    def unet(x, tt, ctx):
+        seen.append((x.clone(), int(tt[0]), tt.shape[0]))
+        return inner(x, int(tt[0]))
+
+    noise = torch.randn(SHAPE, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    sample_latent(unet, cfg, None, noise, "ddim", 4, temperature=temp)
+    assert len(seen) == 4
+    fill = math.sqrt(1 - temp ** 2)
+    for i, (x, t, b) in enumerate(seen):
+        if temp == 1.0 or i == 0:
+            assert b == SHAPE[0]
+            continue
+        assert b == 2 * SHAPE[0]
+        half = (x[:SHAPE[0]] - x[SHAPE[0]:]) / 2  # the added noise
+        torch.testing.assert_close(half, fill * float(sched.sqrt_1m_ab[t]) * noise)

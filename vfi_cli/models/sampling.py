@@ -8,14 +8,48 @@ makes this one U-Net call per pair.
 Temperature scales every noise the chain draws (x_T and, for DDPM, each step's): 1 samples the
 model's distribution; below 1 the chain stays nearer the conditional mean (0: deterministic, x_T = 0),
 which is what PSNR and SSIM reward (benchmarks/RESULTS.md, "Sampler temperature").
+
+Noise completion (temperature < 1). A chain at temperature T carries only T of the noise the
+denoiser saw in training at each step (at 0, none: x_t = sqrt(ab_t) x0_hat), and a denoiser fed
+such off-distribution inputs drifts as the chain gets longer. So every step after the first calls
+the denoiser on x_t +- sqrt(1 - T^2) sigma_t e, with e the pair's standard noise (an antithetic
+pair, one batch), and steps the chain with the mean of the two x0 predictions. For a denoiser
+linear in x_t (Gaussian data) that mean is the plain prediction, so the chain's target is
+unchanged; for a real one it is the prediction averaged over inputs like those of training
+(benchmarks/RESULTS.md, "Noise completion"). The first step (t = T-1) reads nearly pure noise at
+any temperature (sqrt(ab) = 0.0066) and the denoiser barely reads it (one step scores the same at
+temperature 0 and 1), so it stays one plain call, as does every step at temperature 1.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from vfi_cli.models.config import SchedulerConfig
-from vfi_cli.models.schedulers import make_sampler
+from vfi_cli.models.schedulers import Sampler, make_sampler
+
+
+def _denoise(unet, x: torch.Tensor, tt: torch.Tensor, ctx, autocast) -> torch.Tensor:
+    if autocast is None:
+        return unet(x, tt, ctx)
+    with autocast():
+        return unet(x, tt, ctx).float()
+
+
+def _completed(unet, s: Sampler, x: torch.Tensor, t: int, ctx, noise: torch.Tensor, fill: float,
+               autocast) -> torch.Tensor:
+    """The model output (eps or v for x_t = x) whose x0 is the mean of the predictions at x +- fill
+    sigma_t noise. x, noise: [B, C, h, w]; ctx: [B, context_ch, h, w] or None."""
+    sigma = fill * float(s.schedule.sqrt_1m_ab[t])
+    e = noise.to(x.dtype) * sigma
+    xs = torch.cat([x + e, x - e])  # [2B, C, h, w]
+    tt = torch.full((xs.shape[0],), t, device=x.device, dtype=torch.long)
+    ctx2 = None if ctx is None else torch.cat([ctx, ctx])
+    x0, _ = s.schedule.predict_x0_eps(_denoise(unet, xs, tt, ctx2, autocast), xs, t)
+    x0 = 0.5 * (x0[:x.shape[0]] + x0[x.shape[0]:])  # [B, C, h, w]
+    return s.schedule.output_for_x0(x0, x, t)
 
 
 def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: torch.Tensor, sampler: str,
@@ -23,18 +57,19 @@ def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: to
                   temperature: float = 1.0) -> torch.Tensor:
     """Run `steps` steps of `sampler` from x_T = noise * init_noise_sigma * temperature.
 
-    ctx: [B, context_ch, h, w] (unet.context(pair)); noise: [B, C, h, w] standard Gaussian;
-    generators: one per pair for the stochastic samplers (DDPM). Returns the scaled latent [B, C, h, w]
-    (divide by the model's latent_scale before decoding)."""
+    ctx: [B, context_ch, h, w] (unet.context(pair)); noise: [B, C, h, w] standard Gaussian (also the
+    direction of the noise completion below temperature 1); generators: one per pair for the
+    stochastic samplers (DDPM). Returns the scaled latent [B, C, h, w] (divide by the model's
+    latent_scale before decoding)."""
     s = make_sampler(sampler, scheduler, temperature)
     s.set_timesteps(steps)
     x = noise * (s.init_noise_sigma * s.temperature)
-    for t in s.timesteps:
-        tt = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
-        if autocast is None:
-            out = unet(x, tt, ctx)
+    fill = math.sqrt(1.0 - s.temperature ** 2)  # the share of training's noise the chain lacks
+    for i, t in enumerate(s.timesteps):
+        t = int(t)
+        if fill > 0.0 and i > 0:  # the first step reads pure noise (sqrt(ab) = 0.0066 at t = T-1): no need
+            out = _completed(unet, s, x, t, ctx, noise, fill, autocast)
         else:
-            with autocast():
-                out = unet(x, tt, ctx).float()
-        x = s.step(out, int(t), x, generator=generators)
+            out = _denoise(unet, x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long), ctx, autocast)
+        x = s.step(out, t, x, generator=generators)
     return x

@@ -97,6 +97,14 @@ class NoiseSchedule:
             eps = s * x_t + a * model_out
         return x0, eps
 
+    def output_for_x0(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
+        """The model output (eps or v) that predicts x0 from x_t: the inverse of predict_x0_eps's x0."""
+        a = _broadcast(self.sqrt_ab, t, x_t)
+        s = _broadcast(self.sqrt_1m_ab, t, x_t)
+        if self.prediction_type == "eps":
+            return (x_t - a * x0) / s
+        return (a * x_t - x0) / s  # from x0 = a x_t - s v
+
 
 def _noise_like(x: torch.Tensor, generator) -> torch.Tensor:
     """Standard normal noise shaped like x, drawn on the generator's device (reproducible across devices).
