@@ -244,6 +244,16 @@ def test_decoder_finetune_on_the_denoisers_samples_and_warm_start(tmp_path, clip
     res = run("train-vqgan", "--data", clip, "--out", ft, "--max-steps", "2", "--init", autoencoder,
               "--freeze-encoder", "--on-samples", ldm, "--sample-mix", "0.5", *COMMON)
     assert res.exit_code == 0, res.output
+    assert json.loads((ft / "config.json").read_text())["training"]["sample_temperature"] is None
+    # --sample-temperature: the model's own (tiny: 1) reproduces the run; another changes the samples
+    for temp in ("1", "0"):
+        res = run("train-vqgan", "--data", clip, "--out", tmp_path / f"ft{temp}", "--max-steps", "2", "--init",
+                  autoencoder, "--freeze-encoder", "--on-samples", ldm, "--sample-temperature", temp, *COMMON)
+        assert res.exit_code == 0, res.output
+    done = {k: load_file(str(tmp_path / k / "model.safetensors")) for k in ("ft", "ft1", "ft0")}
+    assert all(torch.equal(done["ft"][k], done["ft1"][k]) for k in done["ft"])
+    assert not all(torch.equal(done["ft"][k], done["ft0"][k]) for k in done["ft"])
+    assert json.loads((tmp_path / "ft0" / "config.json").read_text())["training"]["sample_temperature"] == 0.0
     a, b = load_file(str(autoencoder / "model.safetensors")), load_file(str(ft / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("encoder."))
     checkpoint.swap_autoencoder(ldm, ft, tmp_path / "swapped")  # the denoiser's latents are still valid

@@ -105,6 +105,8 @@ def train_vqgan(
                                      "from sampled latents with --on-samples."),
     sample_steps: str = typer.Option("", metavar="LIST", help="Sampler step counts for --on-samples, one drawn "
                                      "per batch (e.g. 1,2,4,8); empty = the model's default."),
+    sample_temperature: Optional[float] = typer.Option(None, min=0.0, max=1.0, metavar="T", help="Sampler "
+                                                       "temperature for --on-samples (default: the model's)."),
     pan: int = typer.Option(0, min=0, metavar="PX", help="Augment half the crops with a camera pan of up to PX "
                             "pixels per frame."),
     align: bool = typer.Option(True, "--align/--no-align", help="Align the neighbours on the middle frame "
@@ -124,7 +126,8 @@ def train_vqgan(
            strides=_ints(strides), pan=pan, align=align, spans=_ints(spans, "--spans", 2, True),
            kl_weight=kl_weight, w_ssim=w_ssim, w_census=w_census, warm_start=str(warm_start) if warm_start else None,
            on_samples=str(on_samples) if on_samples else None, sample_mix=sample_mix,
-           sample_steps=_ints(sample_steps, "--sample-steps", 1, True), decoder_settings=decoder_settings.value)
+           sample_steps=_ints(sample_steps, "--sample-steps", 1, True), sample_temperature=sample_temperature,
+           decoder_settings=decoder_settings.value)
 
 
 @app.command("train-ldm")

@@ -39,9 +39,11 @@ vfi train-vqgan "${train[@]}" --out "$RUN/vqgan" --preset small "${warm[@]}" --s
 vfi train-ldm "${train[@]}" --vqgan "$RUN/vqgan" --out "$RUN/ldm" --preset small --spans 3 \
   --max-steps "$LDM_STEPS" --batch-size 16 --crop 128 --lr 3e-4 --ckpt-every 100 --seed 0
 # stage 3: the decoder alone (encoder frozen, so the denoiser stays valid) on a mix of true and
-# sampled latents, so imperfect samples degrade gracefully; then swap it into the model dir
+# sampled latents, so imperfect samples degrade gracefully; then swap it into the model dir. The
+# samples at temperature 1, as when the shipped decoder was made (December 1; the preset's default
+# sampler temperature became 0 later, chosen for inference)
 vfi train-vqgan "${train[@]}" --out "$RUN/decoder" --init "$RUN/vqgan" --freeze-encoder --on-samples "$RUN/ldm" \
-  --sample-mix 0.5 --sample-steps 2 --preset small --spans 3 --max-steps "$FT_STEPS" --batch-size 6 --crop 160 --lr 1.5e-4 \
+  --sample-mix 0.5 --sample-steps 2 --sample-temperature 1 --preset small --spans 3 --max-steps "$FT_STEPS" --batch-size 6 --crop 160 --lr 1.5e-4 \
   --ckpt-every 100 --seed 1
 rm -rf "$RUN/swapped" "$RUN/final"
 python -c "from vfi_cli.models.checkpoint import swap_autoencoder as s; s('$RUN/ldm', '$RUN/decoder', '$RUN/swapped')"

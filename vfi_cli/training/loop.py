@@ -60,6 +60,7 @@ class TrainConfig:
     on_samples: str | None = None  # vqgan only: model dir whose denoiser samples z for part of each batch
     sample_mix: float = 0.5  # vqgan with on_samples: fraction of each batch decoded from sampled latents
     sample_steps: tuple[int, ...] = ()  # vqgan with on_samples: sampler step counts, one drawn per batch
+    sample_temperature: float | None = None  # vqgan with on_samples: sampler temperature (None: the model's)
     disc_weight: float = 0.0  # 0 = no GAN
     disc_start: int = 5000
     init_from: str | None = None  # start from this autoencoder dir's (vqgan) or model dir's denoiser (ldm) weights

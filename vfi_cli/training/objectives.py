@@ -78,7 +78,8 @@ class VQGANObjective:
         if tc.on_samples:
             if not tc.freeze_encoder:
                 raise DataError("--on-samples needs --freeze-encoder (the denoiser's latents must stay valid)")
-            self.sampler = _LatentSampler(Path(tc.on_samples), self.net, device, tc.sample_steps)
+            self.sampler = _LatentSampler(Path(tc.on_samples), self.net, device, tc.sample_steps,
+                                          tc.sample_temperature)
         self.disc = PatchDiscriminator().to(device) if tc.disc_weight > 0 else None
         self.perceptual = VGGPerceptual(Path(tc.lpips_weights)).to(device) if tc.lpips_weights else None
 
@@ -144,10 +145,13 @@ class VQGANObjective:
 
 
 class _LatentSampler:
-    """A trained model dir's denoiser, frozen: samples latents for pairs with its default sampler."""
+    """A trained model dir's denoiser, frozen: samples latents for pairs with its default sampler
+    (step count and temperature overridable)."""
 
-    def __init__(self, model_dir: Path, vqgan: VQGAN, device: torch.device, steps: tuple[int, ...] = ()):
+    def __init__(self, model_dir: Path, vqgan: VQGAN, device: torch.device, steps: tuple[int, ...] = (),
+                 temperature: float | None = None):
         self.steps = steps  # sampler step counts drawn per batch (() = the model's default)
+        self.temperature = temperature  # None = the model's default
         try:
             self.cfg, ae, self.unet, _ = checkpoint.load_interpolator(model_dir)
         except WeightsError as e:
@@ -166,8 +170,9 @@ class _LatentSampler:
             steps = self.steps[0]
         elif self.steps:  # a step count per batch, so the decoder serves every --steps setting
             steps = self.steps[int(torch.randint(len(self.steps), ()))]
+        temp = self.cfg.default_temperature if self.temperature is None else self.temperature
         z = sample_latent(self.unet, self.cfg.scheduler, ctx, noise, self.cfg.default_sampler,
-                          steps, temperature=self.cfg.default_temperature) / self.cfg.latent_scale
+                          steps, temperature=temp) / self.cfg.latent_scale
         keep = torch.arange(ctx.shape[0], device=ctx.device) < n
         return keep, z
 
