@@ -17,8 +17,9 @@ pair, one batch), and steps the chain with the mean of the two x0 predictions. F
 linear in x_t (Gaussian data) that mean is the plain prediction, so the chain's target is
 unchanged; for a real one it is the prediction averaged over inputs like those of training
 (benchmarks/RESULTS.md, "Noise completion"). The first step (t = T-1) reads nearly pure noise at
-any temperature (sqrt(ab) = 0.0066) and the denoiser barely reads it (one step scores the same at
-temperature 0 and 1), so it stays one plain call, as does every step at temperature 1.
+any temperature (sqrt(ab) = 0.0066 for the shipped schedule) and the denoiser barely reads it
+(one step scores the same at temperature 0 and 1), so it stays one plain call, as does every step
+at temperature 1.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: to
     fill = math.sqrt(1.0 - s.temperature ** 2)  # the share of training's noise the chain lacks
     for i, t in enumerate(s.timesteps):
         t = int(t)
-        if fill > 0.0 and i > 0:  # the first step reads pure noise (sqrt(ab) = 0.0066 at t = T-1): no need
+        if fill > 0.0 and i > 0:  # the first step's input is (nearly) pure noise: a plain call
             out = _completed(unet, s, x, t, ctx, noise, fill, autocast)
         else:
             out = _denoise(unet, x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long), ctx, autocast)
