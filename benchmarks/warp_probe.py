@@ -37,11 +37,6 @@ def rms(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).square().mean().sqrt() * 127.5).item()
 
 
-def to_tensor(frame: np.ndarray) -> torch.Tensor:
-    """uint8 [H, W, 3] -> [1, 3, H, W] in [-1, 1]."""
-    return torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 127.5 - 1
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--code", type=Path, default=None, help="a checkout whose vfi_cli runs the model (default: this one)")
@@ -51,6 +46,7 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str((args.code or Path(__file__).resolve().parents[1]).resolve()))  # before vfi_cli
     from vfi_cli.evaluation import protocol
+    from vfi_cli.frames import to_tensor  # uint8 [H, W, 3] -> [1, 3, H, W] in [-1, 1] (v3's too)
     from vfi_cli.interpolator import Interpolator
 
     interp = Interpolator.load(args.weights, device="cpu")
