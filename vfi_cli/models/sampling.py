@@ -39,15 +39,14 @@ def _denoise(unet, x: torch.Tensor, tt: torch.Tensor, ctx, autocast) -> torch.Te
         return unet(x, tt, ctx).float()
 
 
-def _completed(unet, s: Sampler, x: torch.Tensor, t: int, ctx, noise: torch.Tensor, fill: float,
+def _completed(unet, s: Sampler, x: torch.Tensor, t: int, ctx2, noise: torch.Tensor, fill: float,
                autocast) -> torch.Tensor:
     """The model output (eps or v for x_t = x) whose x0 is the mean of the predictions at x +- fill
-    sigma_t noise. x, noise: [B, C, h, w]; ctx: [B, context_ch, h, w] or None."""
+    sigma_t noise. x, noise: [B, C, h, w]; ctx2: the context twice, [2B, context_ch, h, w], or None."""
     sigma = fill * float(s.schedule.sqrt_1m_ab[t])
     e = noise.to(x.dtype) * sigma
     xs = torch.cat([x + e, x - e])  # [2B, C, h, w]
     tt = torch.full((xs.shape[0],), t, device=x.device, dtype=torch.long)
-    ctx2 = None if ctx is None else torch.cat([ctx, ctx])
     x0, _ = s.schedule.predict_x0_eps(_denoise(unet, xs, tt, ctx2, autocast), xs, t)
     x0 = 0.5 * (x0[:x.shape[0]] + x0[x.shape[0]:])  # [B, C, h, w]
     return s.schedule.output_for_x0(x0, x, t)
@@ -66,10 +65,11 @@ def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: to
     s.set_timesteps(steps)
     x = noise * (s.init_noise_sigma * s.temperature)
     fill = math.sqrt(1.0 - s.temperature ** 2)  # the share of training's noise the chain lacks
+    ctx2 = torch.cat([ctx, ctx]) if ctx is not None and fill > 0.0 and steps > 1 else None  # the completion's
     for i, t in enumerate(s.timesteps):
         t = int(t)
         if fill > 0.0 and i > 0:  # the first step's input is (nearly) pure noise: a plain call
-            out = _completed(unet, s, x, t, ctx, noise, fill, autocast)
+            out = _completed(unet, s, x, t, ctx2, noise, fill, autocast)
         else:
             out = _denoise(unet, x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long), ctx, autocast)
         x = s.step(out, t, x, generator=generators)
