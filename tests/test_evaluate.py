@@ -235,13 +235,9 @@ def test_fid_option(analytic_clip: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def load_baselines():
-    import importlib.util as iu
+    import benchmark_scripts
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "baselines.py"
-    spec = iu.spec_from_file_location("vfi_benchmarks_baselines", path)
-    module = iu.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_scripts.load("baselines")
 
 
 @pytest.mark.parametrize("name,n", [("mi.mp4", 9), ("mi.mkv", 8)])  # yuv420p (exact) and RGB input

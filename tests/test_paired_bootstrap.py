@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+import benchmark_scripts
 from clips import make_clip
 from vfi_cli.evaluation import protocol
 
 
 def _module():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "paired_bootstrap.py"
-    spec = importlib.util.spec_from_file_location("vfi_benchmarks_paired_bootstrap", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_scripts.load("paired_bootstrap")
 
 
 def _run(module, monkeypatch, *argv: str) -> None:
