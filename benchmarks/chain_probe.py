@@ -93,23 +93,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "chain_probe")
     args = ap.parse_args(argv)
     ip = Interpolator.load(args.weights, device="cpu", steps=args.steps, temperature=args.temperature)
-    ip_steps = ip.steps
     s = make_sampler(ip.sampler_name, ip.cfg.scheduler, ip.temperature)
-    s.set_timesteps(ip_steps)
+    s.set_timesteps(ip.steps)
     ts = [int(t) for t in s.timesteps]
-    doc = {"sampler": ip.sampler_name, "steps": ip_steps, "temperature": ip.temperature, "timesteps": ts,
+    doc = {"sampler": ip.sampler_name, "steps": ip.steps, "temperature": ip.temperature, "timesteps": ts,
            "weights_sha256": ip.sha256, "max_pairs": args.max_pairs, "clips": {}}
     lines = [f"{ip.describe()}; per step: x0 prediction's MSE to the oracle latent / PSNR (dB) of the "
              f"frame decoded from it", "", "| clip | " + " | ".join(f"t={t}" for t in ts) + " |",
              "|---|" + "---|" * len(ts)]
     for name in SETS[args.set]:
-        r = probe_clip(ip, args.clips / name, ip_steps, args.max_pairs)
+        r = probe_clip(ip, args.clips / name, ip.steps, args.max_pairs)
         doc["clips"][name] = r
         lines.append(f"| {name} ({r['triplets']}) | "
                      + " | ".join(f"{m:.4f} / {p:.3f}" for m, p in zip(r["mse"], r["psnr"])) + " |")
         print(lines[-1], flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"chain_probe_{args.set}_{ip_steps}"
+    stem = f"chain_probe_{args.set}_{ip.steps}"
     (args.out / f"{stem}.json").write_text(json.dumps(doc, indent=1))
     (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
