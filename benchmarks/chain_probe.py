@@ -60,17 +60,17 @@ def probe_clip(ip: Interpolator, path: Path, steps: int, max_pairs: int, batch: 
     """Per step k of the chain: mean latent MSE to the oracle and mean PSNR of the decoded frame."""
     trips = list(itertools.islice(ev.video_triplets(path, ev.Scores()), max_pairs))
     scale = ip.cfg.latent_scale
+    schedule = NoiseSchedule(ip.cfg.scheduler)
     mse, psnr = [[] for _ in range(steps)], [[] for _ in range(steps)]
     for i in range(0, len(trips), batch):
         b = trips[i:i + batch]
         a, c, tr = (ip.encode(np.stack([getattr(x, k) for x in b])) for k in ("x0", "x2", "truth"))
         t = torch.tensor([float(x.t) for x in b])
-        gens = ip._generators(list(range(i, i + len(b))))  # the keys `vfi eval` gives these pairs
+        gens, noise = ip.pair_noise(list(range(i, i + len(b))), a.x.shape[-2:])  # the keys `vfi eval` gives
         with torch.inference_mode():
             pair = ip.vqgan.prepare(a.x, c.x, t)
             oracle = ip.vqgan.encode(tr.x, pair) * scale  # [B, C, h, w]
-            noise = torch.stack([torch.randn(oracle.shape[1:], generator=g) for g in gens])
-            rec = Recorder(ip.unet, NoiseSchedule(ip.cfg.scheduler), len(b))
+            rec = Recorder(ip.unet, schedule, len(b))
             sample_latent(rec, ip.cfg.scheduler, ip.unet.context(pair).float(), noise, ip.sampler_name, steps,
                           gens, None, ip.temperature)
             truth = np.stack([x.truth for x in b])

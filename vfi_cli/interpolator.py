@@ -146,6 +146,14 @@ class Interpolator:
         return [torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, key]).generate_state(1)[0]))
                 for key in keys]
 
+    def pair_noise(self, keys: list[int], hw: tuple[int, int]) -> tuple[list[torch.Generator], torch.Tensor]:
+        """The pairs' generators and the standard latent noise drawn from them first, [B, C, Hp/f, Wp/f]
+        on the device, for frames of padded size hw = (Hp, Wp) (the generators go on to DDPM's steps)."""
+        f, c = self.cfg.vqgan.factor, self.cfg.unet.latent_channels
+        gens = self._generators(keys)
+        noise = torch.stack([torch.randn((c, hw[0] // f, hw[1] // f), generator=g) for g in gens])
+        return gens, noise.to(self.device)
+
     def grid(self, hw: tuple[int, int]) -> tiling.TileGrid:
         """How frames of padded size hw = (Hp, Wp) are cut into tiles (one tile when they fit)."""
         return tiling.plan(hw[0], hw[1], self.tile_pixels, self.tile_overlap, self.stride)
@@ -168,10 +176,9 @@ class Interpolator:
             raise VfiError("the oracle latent needs the true frames")
         n = len(a)
         t = torch.full((n,), 0.5, device=self.device) if t is None else t.to(self.device, torch.float32)
-        f, c = self.cfg.vqgan.factor, self.cfg.unet.latent_channels
+        f = self.cfg.vqgan.factor
         hp, wp = a.x.shape[-2:]
-        gens = self._generators(keys)
-        noise = torch.stack([torch.randn((c, hp // f, wp // f), generator=g) for g in gens]).to(self.device)
+        gens, noise = self.pair_noise(keys, (hp, wp))
         spent = {"sampler": 0.0, "align + decoder": 0.0}
         scale = self.cfg.latent_scale
         if latent == "noise":  # the sampler's x_T at temperature 1, unscaled: decoding with no denoising
