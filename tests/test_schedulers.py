@@ -416,3 +416,33 @@ def test_noise_completion_gives_the_denoiser_training_noise(temp):
         assert b == 2 * SHAPE[0]
         half = (x[:SHAPE[0]] - x[SHAPE[0]:]) / 2  # the added noise
         torch.testing.assert_close(half, fill * float(sched.sqrt_1m_ab[t]) * noise)
+
+
+@pytest.mark.parametrize("temp", [0.0, 0.6, 1.0])
+@pytest.mark.parametrize("name", ["ddim", "dpm"])
+def test_chain_input_is_what_the_chain_feeds_the_denoiser(temp, name):
+    """chain_input(k) is the denoiser's input at step k+1 of the sampling chain, at that step's
+    timestep (sign +1 and -1: the two halves of the noise completion's pair); `stop` = all steps is
+    the whole chain. What `vfi train-ldm --chain-share` trains on is what sampling presents."""
+    from vfi_cli.models.sampling import chain_input, sample_latent
+
+    cfg = cfg_for("v")
+    inner = gaussian_denoiser(NoiseSchedule(cfg))
+    seen = []
+
+    def unet(x, tt, ctx):
+        seen.append((x.clone(), int(tt[0])))
+        return inner(x, int(tt[0]))
+
+    noise = torch.randn(SHAPE, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    full = sample_latent(unet, cfg, None, noise, name, 4, temperature=temp)
+    chain = list(seen)
+    assert torch.equal(sample_latent(unet, cfg, None, noise, name, 4, temperature=temp, stop=4), full)
+    for k in (1, 2, 3):
+        x_chain, t_chain = chain[k]
+        for sign, half in ((1.0, slice(0, SHAPE[0])), (-1.0, slice(SHAPE[0], None))):
+            x, t = chain_input(unet, cfg, None, noise, name, 4, k, temp, sign)
+            assert t == t_chain
+            torch.testing.assert_close(x, x_chain[half] if temp < 1.0 else x_chain)
+    with pytest.raises(ValueError, match="k must be"):
+        chain_input(unet, cfg, None, noise, name, 4, 4, temp)

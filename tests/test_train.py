@@ -302,3 +302,43 @@ def test_denoiser_finetune_from_a_model_dir_with_a_pixel_loss(tmp_path, clip, au
     assert res.exit_code == 1 and "encoder differs from --vqgan's" in res.output
     res = run("train-ldm", "--data", clip, "--vqgan", autoencoder, "--out", tmp_path / "bad2", "--init", clip, *COMMON)
     assert res.exit_code == 1 and "--init" in res.output
+
+
+def test_chain_training_fits_the_denoisers_own_chain_states(tmp_path, clip, autoencoder):
+    """--chain-share: part of each batch is the denoiser's input at a later step of its own
+    temperature-0 chain, with the true latent as target; overfitting one batch drives that loss down,
+    and the CLI logs it and records the setting."""
+    from dataclasses import replace
+
+    from vfi_cli.models.config import preset
+    from vfi_cli.training.loop import TrainConfig
+    from vfi_cli.training.objectives import LDMObjective
+
+    torch.manual_seed(0)
+    tc = TrainConfig(kind="ldm", data=(str(clip),), out=str(tmp_path / "x"), preset="tiny", crop=32,
+                     vqgan_dir=str(autoencoder), chain_share=0.5, chain_steps=4)
+    obj = LDMObjective(replace(preset("tiny"), default_temperature=0.0), tc, torch.device("cpu"))
+    batch, times = torch.rand(4, 3, 3, 32, 32) * 2 - 1, torch.full((4,), 0.5)
+    obj.calibrate(batch, times)
+    opt = torch.optim.Adam(obj.net.parameters(), lr=3e-3)
+    chain = []
+    for step in range(40):
+        torch.manual_seed(step % 2)  # two fixed draws of (chain length, step, noise)
+        loss, logs = obj.loss(batch, times, step, obj.net)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        chain.append(logs["chain"])
+        assert set(logs) == {"mse", "chain"}
+    assert sum(chain[-2:]) < 0.5 * sum(chain[:2]), (chain[:2], chain[-2:])
+    out = tmp_path / "m"
+    res = run("train-ldm", "--data", clip, "--vqgan", autoencoder, "--out", out, "--max-steps", "2",
+              "--chain-share", "0.5", "--chain-steps", "4", *COMMON)
+    assert res.exit_code == 0, res.output
+    assert "chain=" in res.output
+    _, _, _, data = checkpoint.load_interpolator(out)
+    assert data["training"]["chain_share"] == 0.5 and data["training"]["chain_steps"] == 4
+    for bad in (["--chain-share", "1.5"], ["--chain-steps", "1"]):
+        res = run("train-ldm", "--data", clip, "--vqgan", autoencoder, "--out", tmp_path / "bad", *bad, *COMMON)
+        assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+        assert not (tmp_path / "bad").exists()

@@ -154,6 +154,11 @@ def train_ldm(
     decode_weight: float = typer.Option(0.0, min=0.0, metavar="W", help="Add W x the pixel loss (L1, SSIM, "
                                         "census) of the frame decoded from the predicted latent (0 = latent "
                                         "loss only)."),
+    chain_share: float = typer.Option(0.0, min=0.0, max=1.0, metavar="F", help="Train this share of each batch "
+                                      "on the denoiser's inputs at later steps of its own sampling chain (the "
+                                      "model's default sampler and temperature, 2, 4, ... --chain-steps steps), "
+                                      "scored against the true latent (0 = plain denoising loss)."),
+    chain_steps: int = typer.Option(8, min=2, metavar="N", help="With --chain-share: the longest chain."),
     resume: bool = _RESUME,
 ):
     """Train the denoising U-Net on the latents of a trained autoencoder."""
@@ -161,7 +166,8 @@ def train_ldm(
     _train("ldm", data, out, crop, vqgan_dir=str(vqgan), preset=preset.value, max_steps=max_steps,
            max_minutes=max_minutes, batch_size=batch_size, lr=lr, seed=seed, ckpt_every=ckpt_every, ema_decay=ema_decay,
            max_side=max_side, strides=_ints(strides), spans=_ints(spans, "--spans", 2, True),
-           init_from=str(init) if init else None, decode_weight=decode_weight)
+           init_from=str(init) if init else None, decode_weight=decode_weight, chain_share=chain_share,
+           chain_steps=chain_steps)
 
 
 def _prepare_out(out: Path, resume: bool) -> None:

@@ -32,6 +32,11 @@ from vfi_cli.models.config import SchedulerConfig
 from vfi_cli.models.schedulers import Sampler, make_sampler
 
 
+def completion_fill(temperature: float) -> float:
+    """The share of training's noise a chain at this temperature lacks: sqrt(1 - T^2)."""
+    return math.sqrt(1.0 - temperature ** 2)
+
+
 def _denoise(unet, x: torch.Tensor, tt: torch.Tensor, ctx, autocast) -> torch.Tensor:
     if autocast is None:
         return unet(x, tt, ctx)
@@ -54,19 +59,21 @@ def _completed(unet, s: Sampler, x: torch.Tensor, t: int, ctx2, noise: torch.Ten
 
 def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: torch.Tensor, sampler: str,
                   steps: int, generators: list[torch.Generator] | None = None, autocast=None,
-                  temperature: float = 1.0) -> torch.Tensor:
+                  temperature: float = 1.0, stop: int | None = None) -> torch.Tensor:
     """Run `steps` steps of `sampler` from x_T = noise * init_noise_sigma * temperature.
 
     ctx: [B, context_ch, h, w] (unet.context(pair)); noise: [B, C, h, w] standard Gaussian (also the
     direction of the noise completion below temperature 1); generators: one per pair for the
     stochastic samplers (DDPM). Returns the scaled latent [B, C, h, w] (divide by the model's
-    latent_scale before decoding)."""
+    latent_scale before decoding). stop: run only the first `stop` steps of the `steps`-step chain and
+    return its state there, x at timestep `timesteps[stop]` (what the denoiser is trained on in
+    `vfi train-ldm --chain-share`)."""
     s = make_sampler(sampler, scheduler, temperature)
     s.set_timesteps(steps)
     x = noise * (s.init_noise_sigma * s.temperature)
-    fill = math.sqrt(1.0 - s.temperature ** 2)  # the share of training's noise the chain lacks
+    fill = completion_fill(s.temperature)
     ctx2 = torch.cat([ctx, ctx]) if ctx is not None and fill > 0.0 and steps > 1 else None  # the completion's
-    for i, t in enumerate(s.timesteps):
+    for i, t in enumerate(s.timesteps[:stop]):
         t = int(t)
         if fill > 0.0 and i > 0:  # the first step's input is (nearly) pure noise: a plain call
             out = _completed(unet, s, x, t, ctx2, noise, fill, autocast)
@@ -74,3 +81,18 @@ def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: to
             out = _denoise(unet, x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long), ctx, autocast)
         x = s.step(out, t, x, generator=generators)
     return x
+
+
+def chain_input(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: torch.Tensor, sampler: str, steps: int,
+                k: int, temperature: float, sign: torch.Tensor | float = 1.0) -> tuple[torch.Tensor, int]:
+    """The denoiser's input at step k+1 (k in 1..steps-1) of the `steps`-step chain from `noise`:
+    the chain's state after k steps plus `sign` times the noise completion (sign +1 or -1 picks one
+    input of the antithetic pair) -> (x [B, C, h, w], its timestep). What `vfi train-ldm
+    --chain-share` trains the denoiser on."""
+    if not 1 <= k < steps:
+        raise ValueError(f"k must be in 1..{steps - 1}, got {k}")
+    x = sample_latent(unet, scheduler, ctx, noise, sampler, steps, temperature=temperature, stop=k)
+    s = make_sampler(sampler, scheduler, temperature)
+    s.set_timesteps(steps)
+    t = int(s.timesteps[k])
+    return x + sign * (completion_fill(s.temperature) * float(s.schedule.sqrt_1m_ab[t])) * noise, t

@@ -65,6 +65,8 @@ class TrainConfig:
     disc_start: int = 5000
     init_from: str | None = None  # start from this autoencoder dir's (vqgan) or model dir's denoiser (ldm) weights
     decode_weight: float = 0.0  # ldm only: weight of the pixel loss of the frame decoded from the predicted latent
+    chain_share: float = 0.0  # ldm only: share of each batch trained on states of the denoiser's own sampling chain
+    chain_steps: int = 8  # ldm with chain_share: the longest such chain (counts are the powers of two up to it)
     freeze_encoder: bool = False  # vqgan only: train the decoder alone (latents stay valid for a denoiser)
     # vqgan with init_from: run the decoder with the init model's run-time settings ("init") or the preset's ("preset")
     decoder_settings: str = "init"

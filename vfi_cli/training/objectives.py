@@ -20,7 +20,7 @@ from vfi_cli.models.config import LDMConfig
 from vfi_cli.errors import DataError, WeightsError
 from vfi_cli.training.losses import (PatchDiscriminator, VGGPerceptual, adaptive_gan_weight, hinge_d_loss,
                             reconstruction_loss)
-from vfi_cli.models.sampling import sample_latent
+from vfi_cli.models.sampling import chain_input, sample_latent
 from vfi_cli.models.schedulers import NoiseSchedule
 from vfi_cli.models.denoiser import UNet
 from vfi_cli.models.autoencoder import VQGAN
@@ -243,10 +243,27 @@ class LDMObjective:
         s = torch.randint(0, self.cfg.scheduler.num_train_timesteps, (z1.shape[0],), device=z1.device)
         noise = torch.randn_like(z1)
         core = net.module if hasattr(net, "module") else net
+        ctx = core.context(pair)
         z_t = self.schedule.add_noise(z1, noise, s)
-        out = net(z_t, s, core.context(pair))
-        loss = F.mse_loss(out, self.schedule.target(z1, noise, s))
-        logs = {"mse": loss.item()}
+        target = self.schedule.target(z1, noise, s)
+        m = round(z1.shape[0] * self.tc.chain_share)  # the first m triplets train on chain states
+        if m:
+            x_in, t_k = self._chain_inputs(core, ctx[:m].detach(), z1[:m])
+            z_t = torch.cat([x_in, z_t[m:]])
+            s = torch.cat([torch.full((m,), t_k, device=s.device, dtype=s.dtype), s[m:]])
+            target = torch.cat([self.schedule.output_for_x0(z1[:m], x_in, t_k), target[m:]])
+        out = net(z_t, s, ctx)
+        if m:  # chain states are scored in x0 space (x0 error = sqrt(1 - ab_t) v or eps error), so the
+            # late steps, whose inputs hold the whole error of the chain so far, do not swamp the batch
+            err = out - target  # [B, E, h, w]
+            err = torch.cat([err[:m] * float(self.schedule.sqrt_1m_ab[t_k]), err[m:]])
+            loss = err.square().mean()
+            logs = {"chain": err[:m].square().mean().item()}
+            if m < err.shape[0]:
+                logs["mse"] = err[m:].square().mean().item()
+        else:
+            loss = F.mse_loss(out, target)
+            logs = {"mse": loss.item()}
         if self.tc.decode_weight > 0:  # the frame decoded from the predicted latent, scored like the autoencoder's
             x0_pred, _ = self.schedule.predict_x0_eps(out, z_t, s)
             frame = self.vqgan.decode(x0_pred / self.cfg.latent_scale, pair)
@@ -255,6 +272,28 @@ class LDMObjective:
             loss = loss + self.tc.decode_weight * pixel
             logs["pixel"] = pixel.item()
         return loss, logs
+
+    @torch.no_grad()
+    def _chain_inputs(self, core: nn.Module, ctx: torch.Tensor, z1: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """The denoiser's inputs at one step of its own sampling chain -> (x_in [m, E, h, w], timestep).
+
+        The model's default sampler and temperature, n steps (a power of two in 2..chain_steps), the
+        input of step k+1 for k in 1..n-1, one sign of the noise completion per triplet
+        (vfi_cli.models.sampling.chain_input). Trained to return the true latent from it, every step
+        after the first learns to correct the chain so far instead of reading its state as a noised
+        true latent (the exposure bias of multi-step sampling)."""
+        counts = [2 ** i for i in range(1, self.tc.chain_steps.bit_length()) if 2 ** i <= self.tc.chain_steps]
+        n = counts[int(torch.randint(len(counts), ()))]
+        k = int(torch.randint(1, n, ()))
+        e = torch.randn_like(z1)  # the chain's standard noise: x_T and the completion's direction
+        sign = torch.where(torch.rand(z1.shape[0], 1, 1, 1, device=z1.device) < 0.5, -1.0, 1.0)
+        was = core.training
+        core.eval()
+        try:
+            return chain_input(core, self.cfg.scheduler, ctx, e, self.cfg.default_sampler, n, k,
+                               self.cfg.default_temperature, sign)
+        finally:
+            core.train(was)
 
     def disc_loss(self, step: int) -> None:
         return None
