@@ -282,7 +282,7 @@ class LDMObjective:
         (vfi_cli.models.sampling.chain_input). Trained to return the true latent from it, every step
         after the first learns to correct the chain so far instead of reading its state as a noised
         true latent (the exposure bias of multi-step sampling)."""
-        counts = [2 ** i for i in range(1, self.tc.chain_steps.bit_length()) if 2 ** i <= self.tc.chain_steps]
+        counts = [2 ** i for i in range(1, self.tc.chain_steps.bit_length())]  # 2, 4, ... <= chain_steps
         n = counts[int(torch.randint(len(counts), ()))]
         k = int(torch.randint(1, n, ()))
         e = torch.randn_like(z1)  # the chain's standard noise: x_T and the completion's direction
