@@ -64,10 +64,11 @@ def test_default_weights_beat_blending_and_need_their_latent(triplets):
 @pytest.mark.skipif(not (DEFAULT_WEIGHTS / checkpoint.CONFIG).is_file(), reason="no weights/default in this checkout")
 def test_default_weights_more_steps_do_not_lower_the_score(triplets):
     """At the shipped sampler temperature (0), a longer DDIM chain stays near the one-step score
-    (measured with the noise completion of models/sampling.py: 1 step 38.69 dB, 2 38.63, 4 38.60,
-    8 38.61, and 38.59 with other seeds; without it 38.68, 38.60, 38.61; before the warp alignment,
-    at temperature 1, the chain fell 1.3 dB by 8 steps), and a one-step result does not depend on
-    the seed."""
+    (measured with the noise completion of models/sampling.py on every step: 1 step 38.63 dB, 2 38.61,
+    4 38.60, 8 38.59-38.60 with three seeds; with the first step a plain call on zeros: 38.69, 38.63,
+    38.60, 38.61; before the warp alignment, at temperature 1, the chain fell 1.3 dB by 8 steps). The
+    completion's noise comes from the seed, so a seed reproduces its result, and another seed moves
+    it by a few thousandths of a dB."""
     x0, truth, x2 = triplets
     one = Interpolator.load(device="cpu")
     assert one.temperature == 0.0 and one.steps == 1
@@ -78,7 +79,9 @@ def test_default_weights_more_steps_do_not_lower_the_score(triplets):
 
     first = one.interpolate_pairs(x0, x2)
     assert psnr(eight.interpolate_pairs(x0, x2)) > psnr(first) - 0.25
-    assert np.array_equal(Interpolator.load(device="cpu", seed=9).interpolate_pairs(x0, x2), first)
+    assert np.array_equal(Interpolator.load(device="cpu").interpolate_pairs(x0, x2), first)
+    other = Interpolator.load(device="cpu", seed=9).interpolate_pairs(x0, x2)
+    assert psnr(other) == pytest.approx(psnr(first), abs=0.05)
 
 
 @pytest.mark.skipif(not (DEFAULT_WEIGHTS / checkpoint.CONFIG).is_file(), reason="no weights/default in this checkout")

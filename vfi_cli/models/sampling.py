@@ -3,23 +3,24 @@
 In: the denoiser, its SchedulerConfig, the context of the pairs, standard Gaussian noise of the
 latent's shape, a sampler name, step count and temperature. Out: the sampled latent, still
 multiplied by the model's latent_scale (the decoder takes it divided). The default (DDIM, 1 step)
-makes this one U-Net call per pair.
+makes this one U-Net call on two inputs per pair (the noise completion, below).
 
 Temperature scales every noise the chain draws (x_T and, for DDPM, each step's): 1 samples the
 model's distribution; below 1 the chain stays nearer the conditional mean (0: deterministic, x_T = 0),
 which is what PSNR and SSIM reward (benchmarks/RESULTS.md, "Sampler temperature").
 
 Noise completion (temperature < 1). A chain at temperature T carries only T of the noise the
-denoiser saw in training at each step (at 0, none: x_t = sqrt(ab_t) x0_hat), and a denoiser fed
-such off-distribution inputs drifts as the chain gets longer. So every step after the first calls
-the denoiser on x_t +- sqrt(1 - T^2) sigma_t e, with e the pair's standard noise (an antithetic
-pair, one batch), and steps the chain with the mean of the two x0 predictions. For a denoiser
-linear in x_t (Gaussian data) that mean is the plain prediction, so the chain's target is
-unchanged; for a real one it is the prediction averaged over inputs like those of training
-(benchmarks/RESULTS.md, "Noise completion"). The first step (t = T-1) reads nearly pure noise at
-any temperature (sqrt(ab) = 0.0066 for the shipped schedule) and the denoiser barely reads it
-(one step scores the same at temperature 0 and 1), so it stays one plain call, as does every step
-at temperature 1.
+denoiser saw in training at each step (at 0, none: x_T = 0 and x_t = sqrt(ab_t) x0_hat), and a
+denoiser fed such off-distribution inputs drifts as the chain gets longer. So every step calls the
+denoiser on x_t +- sqrt(1 - T^2) sigma_t e, with e the pair's standard noise (an antithetic pair,
+one batch), and steps the chain with the mean of the two x0 predictions. For a denoiser linear in
+x_t (Gaussian data) that mean is the plain prediction, so the chain's target is unchanged; for a
+real one it is the prediction averaged over inputs like those of training (benchmarks/RESULTS.md,
+"Noise completion"). The first step is completed too: its plain input at temperature 0 is all
+zeros, which the denoiser never saw, and a chain that starts from it scores a little lower with
+more steps on near-static footage, where one completed step and eight agree
+(benchmarks/RESULTS.md, "The first step completed too"). At temperature 1 every step is one plain
+call.
 """
 
 from __future__ import annotations
@@ -72,10 +73,10 @@ def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: to
     s.set_timesteps(steps)
     x = noise * (s.init_noise_sigma * s.temperature)
     fill = completion_fill(s.temperature)
-    ctx2 = torch.cat([ctx, ctx]) if ctx is not None and fill > 0.0 and steps > 1 else None  # the completion's
-    for i, t in enumerate(s.timesteps[:stop]):
+    ctx2 = torch.cat([ctx, ctx]) if ctx is not None and fill > 0.0 else None  # the completion's
+    for t in s.timesteps[:stop]:
         t = int(t)
-        if fill > 0.0 and i > 0:  # the first step's input is (nearly) pure noise: a plain call
+        if fill > 0.0:
             out = _completed(unet, s, x, t, ctx2, noise, fill, autocast)
         else:
             out = _denoise(unet, x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long), ctx, autocast)
