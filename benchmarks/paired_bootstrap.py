@@ -45,8 +45,8 @@ def clip_paths(args: argparse.Namespace) -> list[Path]:
 
 def dump(args: argparse.Namespace) -> None:
     """Run one model with one code version; save its frames [H, W, 3] uint8 in evaluation order."""
-    if args.code:
-        sys.path.insert(0, str(Path(args.code).resolve()))  # before vfi_cli is imported
+    # before vfi_cli is imported; without --code this checkout's, not whichever vfi_cli is installed
+    sys.path.insert(0, str(Path(args.code or Path(__file__).resolve().parents[1]).resolve()))
     from vfi_cli.interpolator import Interpolator
     try:
         from vfi_cli.evaluation import runner as ev
