@@ -38,6 +38,11 @@ def completion_fill(temperature: float) -> float:
     return math.sqrt(1.0 - temperature ** 2)
 
 
+def _completion_sigma(s: Sampler, t: int) -> float:
+    """The noise completion's scale at timestep t: completion_fill(T) sigma_t."""
+    return completion_fill(s.temperature) * float(s.schedule.sqrt_1m_ab[t])
+
+
 def _denoise(unet, x: torch.Tensor, tt: torch.Tensor, ctx, autocast) -> torch.Tensor:
     if autocast is None:
         return unet(x, tt, ctx)
@@ -45,12 +50,10 @@ def _denoise(unet, x: torch.Tensor, tt: torch.Tensor, ctx, autocast) -> torch.Te
         return unet(x, tt, ctx).float()
 
 
-def _completed(unet, s: Sampler, x: torch.Tensor, t: int, ctx2, noise: torch.Tensor, fill: float,
-               autocast) -> torch.Tensor:
+def _completed(unet, s: Sampler, x: torch.Tensor, t: int, ctx2, noise: torch.Tensor, autocast) -> torch.Tensor:
     """The model output (eps or v for x_t = x) whose x0 is the mean of the predictions at x +- fill
     sigma_t noise. x, noise: [B, C, h, w]; ctx2: the context twice, [2B, context_ch, h, w], or None."""
-    sigma = fill * float(s.schedule.sqrt_1m_ab[t])
-    e = noise.to(x.dtype) * sigma
+    e = noise.to(x.dtype) * _completion_sigma(s, t)
     xs = torch.cat([x + e, x - e])  # [2B, C, h, w]
     tt = torch.full((xs.shape[0],), t, device=x.device, dtype=torch.long)
     x0, _ = s.schedule.predict_x0_eps(_denoise(unet, xs, tt, ctx2, autocast), xs, t)
@@ -77,7 +80,7 @@ def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: to
     for t in s.timesteps[:stop]:
         t = int(t)
         if fill > 0.0:
-            out = _completed(unet, s, x, t, ctx2, noise, fill, autocast)
+            out = _completed(unet, s, x, t, ctx2, noise, autocast)
         else:
             out = _denoise(unet, x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long), ctx, autocast)
         x = s.step(out, t, x, generator=generators)
@@ -96,4 +99,4 @@ def chain_input(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: torc
     s = make_sampler(sampler, scheduler, temperature)
     s.set_timesteps(steps)
     t = int(s.timesteps[k])
-    return x + sign * (completion_fill(s.temperature) * float(s.schedule.sqrt_1m_ab[t])) * noise, t
+    return x + sign * _completion_sigma(s, t) * noise, t
