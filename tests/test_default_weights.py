@@ -64,11 +64,12 @@ def test_default_weights_beat_blending_and_need_their_latent(triplets):
 @pytest.mark.skipif(not (DEFAULT_WEIGHTS / checkpoint.CONFIG).is_file(), reason="no weights/default in this checkout")
 def test_default_weights_more_steps_do_not_lower_the_score(triplets):
     """At the shipped sampler temperature (0), a longer DDIM chain stays near the one-step score
-    (measured with the noise completion of models/sampling.py on every step: 1 step 38.63 dB, 2 38.61,
-    4 38.60, 8 38.59-38.60 with three seeds; with the first step a plain call on zeros: 38.69, 38.63,
-    38.60, 38.61; before the warp alignment, at temperature 1, the chain fell 1.3 dB by 8 steps). The
-    completion's noise comes from the seed, so a seed reproduces its result, and another seed moves
-    it by a few thousandths of a dB."""
+    (measured with the noise completion of models/sampling.py on every step, the first with one input:
+    1 step 38.62-38.64 dB, 2 38.60-38.61, 4 38.58-38.60, 8 38.59-38.61 with seeds 0, 5, 9; with a
+    pair of inputs at the first step too: 38.63, 38.61, 38.60, 38.59-38.60; with the first step a
+    plain call on zeros: 38.69, 38.63, 38.60, 38.61; before the warp alignment, at temperature 1, the
+    chain fell 1.3 dB by 8 steps). The completion's noise comes from the seed, so a seed reproduces
+    its result, and another seed moves it by about a hundredth of a dB."""
     x0, truth, x2 = triplets
     one = Interpolator.load(device="cpu")
     assert one.temperature == 0.0 and one.steps == 1

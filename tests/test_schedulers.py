@@ -346,8 +346,10 @@ def _as_unet(model):
 @pytest.mark.parametrize("name", ["ddim", "dpm", "ddpm"])
 @pytest.mark.parametrize("n", [1, 4, 20])
 def test_temperature_zero_lands_on_the_data_mean(name, n):
-    """Gaussian data N(MU, STD^2): at temperature 0 every sampler and step count returns the mean
-    (deterministically: DDPM's generator no longer matters)."""
+    """Gaussian data N(MU, STD^2): at temperature 0 every sampler returns the mean, deterministically
+    (DDPM's generator no longer matters). One step returns the denoiser's estimate at its one input,
+    sigma_T e (the first step's noise completion), which misses the mean by a term in sqrt(ab_T),
+    the share of the signal that input still holds; later steps correct it."""
     from vfi_cli.models.sampling import sample_latent
 
     cfg = cfg_for("v")
@@ -356,7 +358,12 @@ def test_temperature_zero_lands_on_the_data_mean(name, n):
     outs = [sample_latent(model, cfg, None, noise, name, n, torch.Generator().manual_seed(s), temperature=0.0)
             for s in (3, 4)]
     assert torch.equal(outs[0], outs[1])
-    assert (outs[0] - MU).abs().max().item() < 1e-3
+    if n == 1:
+        ab = float(NoiseSchedule(cfg).alphas_cumprod[-1])
+        gain = math.sqrt(ab) * STD ** 2 / (ab * STD ** 2 + 1 - ab)  # E[x0 | x_T] = MU + gain (x_T - sqrt(ab) MU)
+        torch.testing.assert_close(outs[0], MU + gain * (math.sqrt(1 - ab) * noise - math.sqrt(ab) * MU))
+    else:
+        assert (outs[0] - MU).abs().max().item() < 1e-3
 
 
 def test_temperature_scales_the_spread_of_the_samples():
@@ -391,10 +398,10 @@ def test_output_for_x0_inverts_predict_x0(pred):
 
 @pytest.mark.parametrize("temp", [0.0, 0.6, 1.0])
 def test_noise_completion_gives_the_denoiser_training_noise(temp):
-    """Below temperature 1 every step, the first included, calls the denoiser once on a doubled batch
-    x_t +- sqrt(1 - T^2) sigma_t e (e: the pair's noise), so its inputs carry the noise of training
-    (at temperature 0 the first is +-sigma_T e, not the zeros of x_T); at temperature 1 every step
-    is a plain call."""
+    """Below temperature 1 every step, the first included, gives the denoiser inputs that carry the
+    noise of training: the first step one input per pair, x_T + sqrt(1 - T^2) sigma_T e (e: the pair's
+    noise; at temperature 0 that is sigma_T e, not the zeros of x_T), every later step one call on a
+    doubled batch x_t +- sqrt(1 - T^2) sigma_t e; at temperature 1 every step is a plain call."""
     from vfi_cli.models.sampling import sample_latent
 
     cfg = cfg_for("v")
@@ -413,6 +420,11 @@ def test_noise_completion_gives_the_denoiser_training_noise(temp):
     for i, (x, t, b) in enumerate(seen):
         if temp == 1.0:
             assert b == SHAPE[0]
+            continue
+        if i == 0:
+            assert b == SHAPE[0]
+            x_T = temp * noise  # DDIM's init_noise_sigma is 1
+            torch.testing.assert_close(x - x_T, fill * float(sched.sqrt_1m_ab[t]) * noise)
             continue
         assert b == 2 * SHAPE[0]
         half = (x[:SHAPE[0]] - x[SHAPE[0]:]) / 2  # the added noise

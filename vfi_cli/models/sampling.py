@@ -3,7 +3,7 @@
 In: the denoiser, its SchedulerConfig, the context of the pairs, standard Gaussian noise of the
 latent's shape, a sampler name, step count and temperature. Out: the sampled latent, still
 multiplied by the model's latent_scale (the decoder takes it divided). The default (DDIM, 1 step)
-makes this one U-Net call on two inputs per pair (the noise completion, below).
+makes this one U-Net call on one noise-completed input per pair (below).
 
 Temperature scales every noise the chain draws (x_T and, for DDPM, each step's): 1 samples the
 model's distribution; below 1 the chain stays nearer the conditional mean (0: deterministic, x_T = 0),
@@ -16,11 +16,13 @@ denoiser on x_t +- sqrt(1 - T^2) sigma_t e, with e the pair's standard noise (an
 one batch), and steps the chain with the mean of the two x0 predictions. For a denoiser linear in
 x_t (Gaussian data) that mean is the plain prediction, so the chain's target is unchanged; for a
 real one it is the prediction averaged over inputs like those of training (benchmarks/RESULTS.md,
-"Noise completion"). The first step is completed too: its plain input at temperature 0 is all
-zeros, which the denoiser never saw, and a chain that starts from it scores a little lower with
-more steps on near-static footage, where one completed step and eight agree
-(benchmarks/RESULTS.md, "The first step completed too"). At temperature 1 every step is one plain
-call.
+"Noise completion"). The first step is completed too, with one input, not a pair: its plain input
+at temperature 0 is all zeros, which the denoiser never saw, and a chain that starts from it scores a
+little lower with more steps on near-static footage (benchmarks/RESULTS.md, "The first step completed
+too"). At the first timestep x_T holds sqrt(ab_T) (under 0.01) of the signal, so the prediction barely
+depends on which noise it reads; on the validation clips a pair there bought 0.0025 dB for a sixth
+of a default job's time (benchmarks/RESULTS.md, "One input for the first step"). At temperature 1
+every step is one plain call.
 """
 
 from __future__ import annotations
@@ -61,6 +63,15 @@ def _completed(unet, s: Sampler, x: torch.Tensor, t: int, ctx2, noise: torch.Ten
     return s.schedule.output_for_x0(x0, x, t)
 
 
+def _completed_first(unet, s: Sampler, x: torch.Tensor, t: int, ctx, noise: torch.Tensor, autocast) -> torch.Tensor:
+    """The model output (eps or v for x_t = x) whose x0 is the prediction at x + fill sigma_t noise:
+    the first step's completion, one input per pair. x, noise: [B, C, h, w]; ctx: [B, context_ch, h, w]."""
+    xs = x + noise.to(x.dtype) * _completion_sigma(s, t)  # [B, C, h, w]
+    tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+    x0, _ = s.schedule.predict_x0_eps(_denoise(unet, xs, tt, ctx, autocast), xs, t)
+    return s.schedule.output_for_x0(x0, x, t)
+
+
 def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: torch.Tensor, sampler: str,
                   steps: int, generators: list[torch.Generator] | None = None, autocast=None,
                   temperature: float = 1.0, stop: int | None = None) -> torch.Tensor:
@@ -76,10 +87,13 @@ def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: to
     s.set_timesteps(steps)
     x = noise * (s.init_noise_sigma * s.temperature)
     fill = completion_fill(s.temperature)
-    ctx2 = torch.cat([ctx, ctx]) if ctx is not None and fill > 0.0 else None  # the completion's
-    for t in s.timesteps[:stop]:
+    paired = fill > 0.0 and len(s.timesteps[:stop]) > 1  # steps after the first take the completion's pair
+    ctx2 = torch.cat([ctx, ctx]) if ctx is not None and paired else None  # [2B, context_ch, h, w]
+    for i, t in enumerate(s.timesteps[:stop]):
         t = int(t)
-        if fill > 0.0:
+        if fill > 0.0 and i == 0:
+            out = _completed_first(unet, s, x, t, ctx, noise, autocast)
+        elif fill > 0.0:
             out = _completed(unet, s, x, t, ctx2, noise, autocast)
         else:
             out = _denoise(unet, x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long), ctx, autocast)
