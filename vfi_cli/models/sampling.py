@@ -52,23 +52,18 @@ def _denoise(unet, x: torch.Tensor, tt: torch.Tensor, ctx, autocast) -> torch.Te
         return unet(x, tt, ctx).float()
 
 
-def _completed(unet, s: Sampler, x: torch.Tensor, t: int, ctx2, noise: torch.Tensor, autocast) -> torch.Tensor:
-    """The model output (eps or v for x_t = x) whose x0 is the mean of the predictions at x +- fill
-    sigma_t noise. x, noise: [B, C, h, w]; ctx2: the context twice, [2B, context_ch, h, w], or None."""
+def _completed(unet, s: Sampler, x: torch.Tensor, t: int, ctx, noise: torch.Tensor, autocast,
+               pair: bool) -> torch.Tensor:
+    """The model output (eps or v for x_t = x) whose x0 is the prediction at x + fill sigma_t noise
+    (pair False: the first step's one input) or the mean of the predictions at x +- fill sigma_t
+    noise (pair True, one batch). x, noise: [B, C, h, w]; ctx: [B, context_ch, h, w], twice
+    ([2B, ...]) for a pair, or None."""
     e = noise.to(x.dtype) * _completion_sigma(s, t)
-    xs = torch.cat([x + e, x - e])  # [2B, C, h, w]
+    xs = torch.cat([x + e, x - e]) if pair else x + e  # [2B or B, C, h, w]
     tt = torch.full((xs.shape[0],), t, device=x.device, dtype=torch.long)
-    x0, _ = s.schedule.predict_x0_eps(_denoise(unet, xs, tt, ctx2, autocast), xs, t)
-    x0 = 0.5 * (x0[:x.shape[0]] + x0[x.shape[0]:])  # [B, C, h, w]
-    return s.schedule.output_for_x0(x0, x, t)
-
-
-def _completed_first(unet, s: Sampler, x: torch.Tensor, t: int, ctx, noise: torch.Tensor, autocast) -> torch.Tensor:
-    """The model output (eps or v for x_t = x) whose x0 is the prediction at x + fill sigma_t noise:
-    the first step's completion, one input per pair. x, noise: [B, C, h, w]; ctx: [B, context_ch, h, w]."""
-    xs = x + noise.to(x.dtype) * _completion_sigma(s, t)  # [B, C, h, w]
-    tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
     x0, _ = s.schedule.predict_x0_eps(_denoise(unet, xs, tt, ctx, autocast), xs, t)
+    if pair:
+        x0 = 0.5 * (x0[:x.shape[0]] + x0[x.shape[0]:])  # [B, C, h, w]
     return s.schedule.output_for_x0(x0, x, t)
 
 
@@ -91,10 +86,8 @@ def sample_latent(unet, scheduler: SchedulerConfig, ctx: torch.Tensor, noise: to
     ctx2 = torch.cat([ctx, ctx]) if ctx is not None and paired else None  # [2B, context_ch, h, w]
     for i, t in enumerate(s.timesteps[:stop]):
         t = int(t)
-        if fill > 0.0 and i == 0:
-            out = _completed_first(unet, s, x, t, ctx, noise, autocast)
-        elif fill > 0.0:
-            out = _completed(unet, s, x, t, ctx2, noise, autocast)
+        if fill > 0.0:
+            out = _completed(unet, s, x, t, ctx2 if i > 0 else ctx, noise, autocast, pair=i > 0)
         else:
             out = _denoise(unet, x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long), ctx, autocast)
         x = s.step(out, t, x, generator=generators)
